@@ -1,0 +1,1 @@
+"""fastapi-app: a production-grade FastAPI service in a container."""

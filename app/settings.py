@@ -1,0 +1,81 @@
+"""The one place configuration comes from: environment, a `.env` file, and secrets files."""
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, PositiveInt, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where Docker (`secrets:`) and Kubernetes (a Secret volume) mount secrets, one file per setting.
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line that names it."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Environment variables take the `APP_` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="APP_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    host: str = Field("0.0.0.0", description="Address uvicorn binds.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Port uvicorn binds.")
+    workers: PositiveInt | None = Field(
+        None,
+        # The conventional name, also read by uvicorn, gunicorn and the tiangolo images.
+        validation_alias=AliasChoices("WEB_CONCURRENCY", "APP_WORKERS"),
+        description="Worker processes. Default: one per CPU of the container's CPU quota, "
+        "1 without a quota.",
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="Minimum level of the logs."
+    )
+    docs_enabled: bool = Field(True, description="Serve `/docs`, `/redoc` and `/openapi.json`.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses or networks whose `X-Forwarded-*` headers are "
+        "trusted. Never `*` where anyone but the proxy reaches the app port.",
+    )
+    timeout_graceful_shutdown: PositiveInt = Field(
+        8,
+        description="Seconds to let requests in flight finish after SIGTERM; below Docker's 10 s "
+        "stop timeout.",
+    )
+    timeout_keep_alive: PositiveInt = Field(
+        5,
+        description="Seconds an idle keep-alive connection stays open; keep the proxy's upstream "
+        "keep-alive shorter.",
+    )
+    version: str = Field("dev", description="Version, baked into the image at build time.")
+    revision: str = Field("unknown", description="Git revision, baked into the image.")
+    build_date: str = Field("unknown", description="Build date (RFC 3339), baked into the image.")
+
+
+def load_settings() -> Settings:
+    """Read the settings, or raise SettingsError with one line naming what is wrong."""
+    secrets_dir = Path(os.environ.get("APP_SECRETS_DIR", DEFAULT_SECRETS_DIR))
+    if "APP_SECRETS_DIR" in os.environ and not secrets_dir.is_dir():
+        raise SettingsError(f"APP_SECRETS_DIR: {secrets_dir} is not a directory")
+    try:
+        # The default directory is optional: it only exists where secrets are mounted.
+        return Settings(_secrets_dir=secrets_dir if secrets_dir.is_dir() else None)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per invalid setting, naming its environment variable and never its value."""
+    lines = []
+    for error in exc.errors():
+        where = str(error["loc"][0]) if error["loc"] else "settings"
+        # A field is read from APP_<FIELD>; an alias (WEB_CONCURRENCY) is its own variable name.
+        name = f"APP_{where.upper()}" if where in Settings.model_fields else where
+        lines.append(f"{name}: {error['msg']}")
+    return "; ".join(lines)
