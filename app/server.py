@@ -2,8 +2,10 @@
 
 import math
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -48,10 +50,10 @@ def worker_count(settings: Settings, cgroup_root: Path = CGROUP_ROOT) -> int:
     return max(1, min(math.ceil(quota), len(os.sched_getaffinity(0))))
 
 
-def options(settings: Settings) -> dict[str, Any]:
-    """The arguments of `uvicorn.run` for these settings."""
+def options(settings: Settings, app: str = "app.main:create_app") -> dict[str, Any]:
+    """The arguments of `uvicorn.run` for these settings, serving the app factory `app`."""
     return {
-        "app": "app.main:create_app",
+        "app": app,
         "factory": True,
         "host": settings.host,
         "port": settings.port,
@@ -70,12 +72,20 @@ def options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(app: str = "app.main:create_app") -> None:
     try:
         settings = load_settings()
     except SettingsError as exc:
         sys.exit(f"fastapi-app: invalid configuration: {exc}")
-    uvicorn.run(**options(settings))
+    # After a graceful shutdown uvicorn re-raises the signal it stopped on, so the process would end
+    # "killed by SIGTERM" (143) after a clean drain. A clean drain exits 0 (`docker stop`, systemd),
+    # whether or not we are PID 1, where the kernel ignores that re-raised signal anyway.
+    signal.signal(signal.SIGTERM, exit_cleanly)
+    uvicorn.run(**options(settings, app))
+
+
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 if __name__ == "__main__":

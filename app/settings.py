@@ -23,6 +23,7 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         frozen=True,
+        validate_by_name=True,  # Settings(workers=2) in code, WEB_CONCURRENCY in the environment
     )
 
     host: str = Field("0.0.0.0", description="Address uvicorn binds.")

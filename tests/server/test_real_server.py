@@ -1,0 +1,75 @@
+"""A real uvicorn, started the way the image starts it, on a real socket."""
+
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.support.servers import ROOT, run_server, wait_until
+
+pytestmark = pytest.mark.server
+
+
+def test_contract_over_a_socket() -> None:
+    with run_server() as server:
+        root = httpx.get(f"{server.url}/")
+        status = httpx.get(f"{server.url}/info/status")
+        head = httpx.head(f"{server.url}/info/status")
+    assert (root.status_code, root.content) == (200, b'"Hello World"')
+    assert (status.status_code, status.content) == (200, b'{"status":"ok"}')
+    assert status.headers["content-type"] == "application/json"
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == "15"
+
+
+def test_no_server_header() -> None:
+    with run_server() as server:
+        response = httpx.get(f"{server.url}/")
+    assert "server" not in response.headers
+
+
+def in_flight(url: str) -> int:
+    return int(httpx.get(f"{url}/in-flight").json())
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0() -> None:
+    with run_server(module="tests.support.serve_slow_app") as server, ThreadPoolExecutor() as pool:
+        request = pool.submit(httpx.get, f"{server.url}/slow?seconds=1.5", timeout=10)
+        wait_until(lambda: in_flight(server.url) == 1, 5, "the slow request in its handler")
+        server.process.send_signal(signal.SIGTERM)
+        response = request.result(timeout=10)
+        assert server.process.wait(timeout=10) == 0
+    assert (response.status_code, response.json()) == (200, "done")
+
+
+def test_a_bad_setting_stops_the_start_with_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.server"],
+        cwd=ROOT,
+        env={**os.environ, "APP_PORT": "eighty"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "fastapi-app: invalid configuration: APP_PORT: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+
+
+def test_workers_from_web_concurrency_serve_and_stop_cleanly() -> None:
+    with run_server(env={"WEB_CONCURRENCY": "2"}) as server:
+        with httpx.Client() as client:
+            for _ in range(20):
+                assert client.get(f"{server.url}/info/status").status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
+        lines = server.output().splitlines()
+    started = [line for line in lines if "Started server process" in line]
+    assert len(started) == 2, lines

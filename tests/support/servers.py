@@ -1,0 +1,89 @@
+"""Real uvicorn subprocesses on free ports: start, wait until they answer, always stop."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `predicate` until it holds, failing with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    port: int
+
+    def output(self) -> str:
+        """Everything the server printed; call after it has exited."""
+        out, _ = self.process.communicate(timeout=10)
+        return out
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/info/status", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def run_server(
+    env: dict[str, str] | None = None,
+    module: str = "app.server",
+    timeout: float = 20,
+) -> Iterator[Server]:
+    """Run `python -m <module>` on a free port with `env` added; stop it in every case."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "APP_HOST": "127.0.0.1",
+        "APP_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = Server(process=process, url=f"http://127.0.0.1:{port}", port=port)
+    try:
+        wait_until(lambda: process.poll() is not None or answers(server.url), timeout, "the server")
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited at start:\n{server.output()}")
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        if process.stdout:
+            process.stdout.close()

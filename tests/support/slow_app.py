@@ -1,0 +1,27 @@
+"""The app plus a slow route, to hold requests in flight while a test signals the server."""
+
+import asyncio
+
+from fastapi import FastAPI
+
+from app.main import create_app as create_base_app
+
+
+def create_app() -> FastAPI:
+    app = create_base_app()
+    app.state.in_flight = 0
+
+    @app.get("/slow")
+    async def slow(seconds: float = 1.0) -> str:
+        app.state.in_flight += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            app.state.in_flight -= 1
+        return "done"
+
+    @app.get("/in-flight")
+    async def in_flight() -> int:
+        return int(app.state.in_flight)
+
+    return app

@@ -1,0 +1,76 @@
+"""How uvicorn is configured in the container: workers from the CPU quota, never from the host."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.server import cpu_quota, options, worker_count
+from tests.support.settings import make_settings
+
+
+def cgroup_v2(root: Path, cpu_max: str) -> Path:
+    (root / "cpu.max").write_text(f"{cpu_max}\n")
+    return root
+
+
+def cgroup_v1(root: Path, quota: int, period: int = 100000) -> Path:
+    (root / "cpu").mkdir()
+    (root / "cpu" / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+    (root / "cpu" / "cpu.cfs_period_us").write_text(f"{period}\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("200000 100000", 2.0), ("150000 100000", 1.5), ("50000 100000", 0.5), ("max 100000", None)],
+)
+def test_cgroup_v2_quota(tmp_path: Path, cpu_max: str, expected: float | None) -> None:
+    assert cpu_quota(cgroup_v2(tmp_path, cpu_max)) == expected
+
+
+@pytest.mark.parametrize(("quota", "expected"), [(200000, 2.0), (50000, 0.5), (-1, None)])
+def test_cgroup_v1_quota(tmp_path: Path, quota: int, expected: float | None) -> None:
+    assert cpu_quota(cgroup_v1(tmp_path, quota)) == expected
+
+
+def test_no_cgroup_information_means_no_quota(tmp_path: Path) -> None:
+    assert cpu_quota(tmp_path) is None
+
+
+def test_garbage_in_cpu_max_means_no_quota(tmp_path: Path) -> None:
+    assert cpu_quota(cgroup_v2(tmp_path, "lots of cpus")) is None
+
+
+@pytest.mark.parametrize(("cpu_max", "workers"), [("50000 100000", 1), ("100000 100000", 1)])
+def test_workers_follow_the_quota(tmp_path: Path, cpu_max: str, workers: int) -> None:
+    assert worker_count(make_settings(), cgroup_v2(tmp_path, cpu_max)) == workers
+
+
+def test_a_fractional_quota_rounds_up_within_the_cpus_we_may_run_on(tmp_path: Path) -> None:
+    # 1.5 CPUs: two workers can use it all, one could not. Never more than the CPUs in our affinity.
+    expected = min(2, len(os.sched_getaffinity(0)))
+    assert worker_count(make_settings(), cgroup_v2(tmp_path, "150000 100000")) == expected
+
+
+def test_one_worker_without_a_quota_whatever_the_host_has(tmp_path: Path) -> None:
+    assert worker_count(make_settings(), cgroup_v2(tmp_path, "max 100000")) == 1
+    assert worker_count(make_settings(), tmp_path) == 1
+
+
+def test_web_concurrency_wins_over_the_quota(tmp_path: Path) -> None:
+    assert worker_count(make_settings(workers=3), cgroup_v2(tmp_path, "100000 100000")) == 3
+
+
+def test_uvicorn_options_suit_a_container() -> None:
+    opts = options(make_settings(forwarded_allow_ips="10.0.0.0/8"))
+    assert opts["app"] == "app.main:create_app"
+    assert opts["factory"] is True
+    assert opts["http"] == "httptools"
+    assert opts["server_header"] is False
+    assert opts["forwarded_allow_ips"] == "10.0.0.0/8"
+    assert 0 < opts["timeout_graceful_shutdown"] < 10  # Docker's default stop timeout
+
+
+def test_proxy_headers_are_trusted_from_loopback_only_by_default() -> None:
+    assert options(make_settings())["forwarded_allow_ips"] == "127.0.0.1"
