@@ -71,12 +71,20 @@ def load_settings() -> Settings:
         raise SettingsError(describe(exc)) from None
 
 
+def variable(field: str) -> str:
+    """The environment variable a field is read from (secrets files take the same name)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"APP_{field.upper()}"
+
+
 def describe(exc: ValidationError) -> str:
     """One line per invalid setting, naming its environment variable and never its value."""
     lines = []
     for error in exc.errors():
         where = str(error["loc"][0]) if error["loc"] else "settings"
-        # A field is read from APP_<FIELD>; an alias (WEB_CONCURRENCY) is its own variable name.
-        name = f"APP_{where.upper()}" if where in Settings.model_fields else where
+        # The location is the field's name, or the alias it was read from (WEB_CONCURRENCY).
+        name = variable(where) if where in Settings.model_fields else where
         lines.append(f"{name}: {error['msg']}")
     return "; ".join(lines)

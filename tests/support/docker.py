@@ -20,11 +20,19 @@ REQUIRE_DOCKER = os.environ.get("FASTAPI_APP_REQUIRE_DOCKER") == "1"
 
 
 def docker(
-    *args: str, check: bool = True, timeout: float = 600
+    *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], check=check, capture_output=True, text=True, timeout=timeout
+    """Run the docker CLI; `env` is added to this process's environment."""
+    result = subprocess.run(
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
+    if check and result.returncode:
+        raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result
 
 
 def require_engine() -> None:

@@ -1,0 +1,87 @@
+"""The image in a real engine: healthy fast, hardened, small, and stops cleanly."""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.support.docker import docker, run_container
+
+pytestmark = pytest.mark.container
+
+# What production runs with; every container in these tests runs with it.
+HARDENED = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+
+
+def test_healthy_within_2s_and_serves_the_contract(image: str) -> None:
+    started = time.monotonic()
+    with run_container(image, *HARDENED) as container:
+        container.wait_healthy(timeout=10)
+        took = time.monotonic() - started
+        root = httpx.get(f"{container.url()}/")
+        status = httpx.get(f"{container.url()}/info/status")
+    assert took < 2, f"healthy {took:.2f} s after docker run"
+    assert (root.status_code, root.content) == (200, b'"Hello World"')
+    assert (status.status_code, status.content) == (200, b'{"status":"ok"}')
+
+
+def test_runs_as_a_fixed_non_root_uid(image: str) -> None:
+    config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    assert config["User"] == "10001"
+    with run_container(image, *HARDENED) as container:
+        container.wait_healthy(timeout=10)
+        assert container.exec("id", "-u").stdout.strip() == "10001"
+
+
+@pytest.mark.parametrize("user", ["123456789", "4242:4242"])
+def test_runs_under_any_uid(image: str, user: str) -> None:
+    with run_container(image, *HARDENED, "--user", user) as container:
+        container.wait_healthy(timeout=10)
+        assert httpx.get(f"{container.url()}/info/status").content == b'{"status":"ok"}'
+
+
+def test_docker_stop_exits_0_quickly(image: str) -> None:
+    with run_container(image, *HARDENED) as container:
+        container.wait_healthy(timeout=10)
+        started = time.monotonic()
+        docker("stop", container.id)
+        took = time.monotonic() - started
+        state = container.inspect()["State"]
+    assert state["ExitCode"] == 0
+    assert took < 3, f"docker stop took {took:.2f} s"
+
+
+def test_healthcheck_probes_status_without_curl(image: str) -> None:
+    health = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Healthcheck"]
+    assert health["Test"] == ["CMD", "python", "-m", "app.healthcheck"]
+    assert health["StartInterval"] <= 1_000_000_000  # nanoseconds
+    assert health["Interval"] >= 30_000_000_000
+
+
+def test_healthcheck_fails_when_the_app_does_not_answer(image: str) -> None:
+    # The probe must be able to say "unhealthy": run it with nothing listening on its port.
+    with run_container(image, *HARDENED, command=("sleep", "30")) as container:
+        result = container.exec("python", "-m", "app.healthcheck")
+    assert result.returncode == 1
+    assert "unhealthy" in result.stderr
+
+
+def test_final_image_holds_no_build_tools(image: str) -> None:
+    probe = (
+        "import importlib.util, json, os, shutil;"
+        "print(json.dumps({"
+        "'tools': [t for t in ('gcc', 'cc', 'uv', 'apk', 'make') if shutil.which(t)],"
+        "'pip': importlib.util.find_spec('pip') is not None,"
+        "'app_dir': sorted(os.listdir('/app')),"
+        "'uv_cache': os.path.exists('/root/.cache/uv')}))"
+    )
+    result = docker("run", "--rm", "--entrypoint", "python", image, "-c", probe)
+    found = json.loads(result.stdout)
+    assert found == {"tools": [], "pip": False, "app_dir": [".venv", "app"], "uv_cache": False}
+
+
+def test_oci_labels_and_version_come_from_build_arguments(image: str) -> None:
+    labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
+    for key in ("title", "version", "revision", "created"):
+        assert f"org.opencontainers.image.{key}" in labels
