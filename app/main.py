@@ -1,10 +1,20 @@
 """The application factory: `uvicorn app.main:create_app --factory`."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
-from app.middleware import HeadAsGet
-from app.routes import docs, info, root
+from app import lifecycle
+from app.middleware import HeadAsGet, RequestContext
+from app.routes import docs, info, private, root
 from app.settings import Settings, load_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    lifecycle.watch_for_shutdown()
+    yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -18,12 +28,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.include_router(root.router)
     app.include_router(info.router)
+    app.include_router(private.router)
     if settings.docs_enabled:
         app.include_router(docs.router)
         app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
+    # The last added runs first: HEAD is mapped before the request is timed and logged.
+    app.add_middleware(RequestContext, access_log=settings.access_log)
     app.add_middleware(HeadAsGet)
     return app

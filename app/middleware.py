@@ -1,6 +1,20 @@
 """Pure ASGI middleware: no BaseHTTPMiddleware, so no extra task or body copy per request."""
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logs import access_logger, request_id
+
+logger = logging.getLogger("app.errors")
+
+# A caller's X-Request-ID is kept when it is this sane; otherwise (absent, too long, or with
+# characters that could forge log lines or headers) a new id replaces it.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
 class HeadAsGet:
@@ -17,3 +31,75 @@ class HeadAsGet:
         if scope["type"] == "http" and scope["method"] == "HEAD":
             scope = {**scope, "method": "GET"}
         await self.app(scope, receive, send)
+
+
+class RequestContext:
+    """Per request: an id (kept from X-Request-ID or made), echoed in the response and set for every
+    log line; one access log line; and a generic JSON 500 for an unhandled error, whose traceback
+    is logged here rather than sent to the client."""
+
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not response_started:
+                start, body = internal_error(rid)
+                await send_with_id(start)
+                await send_with_id(body)
+        finally:
+            if self.access_log:
+                client = scope.get("client")
+                access_logger.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "client": client[0] if client else None,
+                    },
+                )
+            request_id.reset(token)
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if SANE_REQUEST_ID.fullmatch(candidate) else None
+    return None
+
+
+def internal_error(rid: str) -> tuple[Message, Message]:
+    """A 500 that says nothing of the cause, with the id to find its traceback in the logs."""
+    body = json.dumps({"detail": "Internal Server Error", "request_id": rid}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return (
+        {"type": "http.response.start", "status": 500, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )

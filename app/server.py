@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from app import logs
 from app.settings import Settings, SettingsError, load_settings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -63,6 +64,9 @@ def options(settings: Settings, app: str = "app.main:create_app") -> dict[str, A
         "loop": "auto",
         "lifespan": "on",
         "log_level": settings.log_level,
+        "log_config": logs.config(settings.log_level, settings.log_format),
+        # Our access log (app.logs) has the duration and the request id; uvicorn's has neither.
+        "access_log": False,
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,

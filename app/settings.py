@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, ValidationError
+from pydantic import AliasChoices, Field, PositiveInt, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where Docker (`secrets:`) and Kubernetes (a Secret volume) mount secrets, one file per setting.
@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         "info", description="Minimum level of the logs."
     )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json`: one JSON object per line; `text`: for a terminal."
+    )
+    access_log: bool = Field(True, description="One log line per request.")
     docs_enabled: bool = Field(True, description="Serve `/docs`, `/redoc` and `/openapi.json`.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
@@ -53,6 +57,11 @@ class Settings(BaseSettings):
         5,
         description="Seconds an idle keep-alive connection stays open; keep the proxy's upstream "
         "keep-alive shorter.",
+    )
+    api_key: Annotated[SecretStr, Field(min_length=16)] | None = Field(
+        None,
+        description="Bearer token for `/private/*` (a secret: mount it as the file "
+        "`app_api_key`). Unset, those routes answer 503.",
     )
     version: str = Field("dev", description="Version, baked into the image at build time.")
     revision: str = Field("unknown", description="Git revision, baked into the image.")

@@ -2,8 +2,11 @@
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
+
+from app import lifecycle
+from app.deps import SettingsDep
 
 router = APIRouter(prefix="/info", tags=["info"])
 
@@ -12,7 +15,37 @@ class StatusOut(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class ReadyOut(BaseModel):
+    status: Literal["ready", "draining"]
+
+
+class VersionOut(BaseModel):
+    version: str
+    revision: str
+    build_date: str
+
+
 @router.get("/status")
-async def status() -> StatusOut:
+async def status_() -> StatusOut:
     """Liveness: the process answers. No I/O, so it stays cheap under load."""
     return StatusOut()
+
+
+@router.get(
+    "/ready",
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ReadyOut}},
+)
+async def ready(response: Response) -> ReadyOut:
+    """Readiness: 503 from the moment shutdown begins, so no new traffic is sent here."""
+    if lifecycle.draining.is_set():
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return ReadyOut(status="draining")
+    return ReadyOut(status="ready")
+
+
+@router.get("/version")
+async def version(settings: SettingsDep) -> VersionOut:
+    """The version, git revision and build date baked into the image."""
+    return VersionOut(
+        version=settings.version, revision=settings.revision, build_date=settings.build_date
+    )

@@ -57,7 +57,13 @@ async def test_unknown_path_is_a_json_404(client: httpx.AsyncClient) -> None:
 
 async def test_openapi_documents_the_routes(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
-    assert set(schema["paths"]) == {"/", "/info/status"}
+    assert set(schema["paths"]) == {
+        "/",
+        "/info/status",
+        "/info/ready",
+        "/info/version",
+        "/private/hello",
+    }
     status = schema["paths"]["/info/status"]["get"]
     assert status["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/StatusOut"

@@ -59,3 +59,26 @@ def test_a_missing_secrets_dir_that_was_asked_for_is_an_error(
     monkeypatch.setenv("APP_SECRETS_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(SettingsError, match=r"^APP_SECRETS_DIR: "):
         load_settings()
+
+
+def test_the_api_key_is_read_from_a_secrets_file_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = "s3cret-value-0123456789"
+    (tmp_path / "app_api_key").write_text(secret + "\n")
+    monkeypatch.setenv("APP_SECRETS_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == secret
+    assert secret not in repr(settings) and secret not in str(settings)
+
+
+def test_an_invalid_secret_is_named_but_its_value_is_not_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "app_api_key").write_text("short-secret")
+    monkeypatch.setenv("APP_SECRETS_DIR", str(tmp_path))
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith("APP_API_KEY: ")
+    assert "short-secret" not in str(error.value)

@@ -1,0 +1,119 @@
+"""Production behaviour in process: request ids, errors, readiness, version, the API key."""
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app import lifecycle
+from app.logs import JsonFormatter
+from app.main import create_app
+from tests.support.settings import make_settings
+
+pytestmark = pytest.mark.anyio
+
+KEY = "k" * 24
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(create_app(make_settings(api_key=KEY, version="1.2.3"))) as client:
+        yield client
+
+
+async def test_a_request_id_is_made_and_returned(client: httpx.AsyncClient) -> None:
+    first = (await client.get("/")).headers["x-request-id"]
+    second = (await client.get("/")).headers["x-request-id"]
+    assert len(first) == 32 and first != second
+
+
+async def test_a_sane_request_id_is_kept(client: httpx.AsyncClient) -> None:
+    response = await client.get("/", headers={"X-Request-ID": "req-42.abc:DEF"})
+    assert response.headers["x-request-id"] == "req-42.abc:DEF"
+
+
+@pytest.mark.parametrize("bad", ["x" * 129, "two words", 'quote"d', "", "semi;colon"])
+async def test_an_insane_request_id_is_replaced(client: httpx.AsyncClient, bad: str) -> None:
+    response = await client.get("/", headers={"X-Request-ID": bad})
+    assert response.headers["x-request-id"] != bad
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_access_log_line_has_the_request_fields(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        response = await client.get("/info/status", headers={"X-Request-ID": "abc"})
+    [record] = [r for r in caplog.records if r.name == "app.access"]
+    record.request_id = "abc"  # what the RequestIdFilter stamps on the handler
+    line = JsonFormatter().format(record)
+    assert response.status_code == 200
+    assert '"method": "GET"' in line and '"path": "/info/status"' in line
+    assert '"status": 200' in line and '"request_id": "abc"' in line
+    assert '"duration_ms": ' in line and '"client": "127.0.0.1"' in line
+
+
+async def test_access_log_can_be_switched_off(caplog: pytest.LogCaptureFixture) -> None:
+    async with client_for(create_app(make_settings(access_log=False))) as client:
+        with caplog.at_level(logging.INFO, logger="app.access"):
+            await client.get("/")
+    assert [r for r in caplog.records if r.name == "app.access"] == []
+
+
+async def test_an_unhandled_error_is_a_generic_500_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(make_settings())
+
+    @app.get("/boom")
+    async def boom() -> str:
+        raise RuntimeError("secret internals: db password in here")
+
+    async with client_for(app) as client:
+        with caplog.at_level(logging.ERROR, logger="app.errors"):
+            response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal Server Error", "request_id": "boom-1"}
+    assert "internals" not in response.text
+    [record] = [r for r in caplog.records if r.name == "app.errors"]
+    assert record.exc_info is not None
+    assert "secret internals" in JsonFormatter().format(record)
+
+
+async def test_readiness_fails_once_shutdown_begins(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/info/ready")).json() == {"status": "ready"}
+    lifecycle.draining.set()
+    try:
+        response = await client.get("/info/ready")
+        liveness = await client.get("/info/status")
+    finally:
+        lifecycle.draining.clear()
+    assert (response.status_code, response.json()) == (503, {"status": "draining"})
+    assert liveness.status_code == 200  # still alive: finishing its requests
+
+
+async def test_version_comes_from_the_settings(client: httpx.AsyncClient) -> None:
+    response = await client.get("/info/version")
+    assert response.json() == {"version": "1.2.3", "revision": "unknown", "build_date": "unknown"}
+
+
+async def test_private_routes_need_the_api_key(client: httpx.AsyncClient) -> None:
+    ok = await client.get("/private/hello", headers={"Authorization": f"Bearer {KEY}"})
+    wrong = await client.get("/private/hello", headers={"Authorization": "Bearer nope"})
+    missing = await client.get("/private/hello")
+    assert (ok.status_code, ok.json()) == (200, "Hello World")
+    assert wrong.status_code == missing.status_code == 401
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    assert KEY not in wrong.text
+
+
+async def test_private_routes_answer_503_without_a_configured_key() -> None:
+    async with client_for(create_app(make_settings())) as client:
+        response = await client.get("/private/hello", headers={"Authorization": "Bearer x"})
+    assert (response.status_code, response.json()) == (503, {"detail": "no API key is configured"})
