@@ -1,5 +1,6 @@
 """Real uvicorn subprocesses on free ports: start, wait until they answer, always stop."""
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -87,3 +89,20 @@ def run_server(
         process.wait(timeout=10)
         if process.stdout:
             process.stdout.close()
+
+
+def exchange(port: int, data: bytes, timeout: float = 5) -> bytes:
+    """Send raw bytes on a new connection; return all the server sent until it closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def stop_and_read_logs(server: Server) -> list[dict[str, Any]]:
+    """SIGTERM the server, check it exits 0, and return its stdout as parsed JSON lines."""
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0
+    return [json.loads(line) for line in server.output().splitlines()]

@@ -1,0 +1,82 @@
+"""What the real server writes, and how it stops: JSON lines, and a drain that loses nothing."""
+
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.support.servers import run_server, stop_and_read_logs, wait_until
+
+pytestmark = pytest.mark.server
+
+
+def test_every_line_is_json_and_the_access_line_carries_the_request_id() -> None:
+    with run_server() as server:
+        response = httpx.get(f"{server.url}/")
+        logs = stop_and_read_logs(server)  # fails unless every line parses as JSON
+    rid = response.headers["x-request-id"]
+    [access] = [line for line in logs if line.get("request_id") == rid]
+    assert access["logger"] == "app.access"
+    assert (access["method"], access["path"], access["status"]) == ("GET", "/", 200)
+    assert access["client"] == "127.0.0.1"
+    assert isinstance(access["duration_ms"], float)
+    assert {"time", "level", "message"} <= set(access)
+
+
+def test_text_logs_for_local_development() -> None:
+    with run_server(env={"APP_LOG_FORMAT": "text"}) as server:
+        httpx.get(f"{server.url}/", headers={"X-Request-ID": "text-1"})
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
+        lines = server.output().splitlines()
+    [access] = [line for line in lines if "text-1" in line]
+    assert " INFO    app.access GET / 200 [text-1]" in access
+    assert not any(line.startswith("{") for line in lines)
+
+
+def in_flight(url: str) -> int:
+    return int(httpx.get(f"{url}/in-flight").json())
+
+
+def test_sigterm_drains_every_request_in_flight_and_closes_idle_connections() -> None:
+    with (
+        run_server(module="tests.support.serve_slow_app") as server,
+        ThreadPoolExecutor(max_workers=5) as pool,
+    ):
+        requests = [
+            pool.submit(httpx.get, f"{server.url}/slow?seconds=1.5", timeout=10) for _ in range(5)
+        ]
+        wait_until(lambda: in_flight(server.url) == 5, 5, "five requests in their handlers")
+        # An idle keep-alive connection: it has had its answer and now waits for another request.
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        idle.sendall(b"GET /info/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200 ")
+        server.process.send_signal(signal.SIGTERM)
+        idle_closed = idle.recv(65536)  # b"" once closed; a socket.timeout fails the test
+        idle.close()
+        responses = [request.result(timeout=10) for request in requests]
+        logs = stop_and_read_logs(server)
+    assert idle_closed == b""
+    assert [(r.status_code, r.json()) for r in responses] == [(200, "done")] * 5
+    messages = [line["message"] for line in logs]
+    draining = messages.index("shutdown started: readiness now fails, requests in flight finish")
+    slow_done = [i for i, line in enumerate(logs) if line.get("path") == "/slow"]
+    assert len(slow_done) == 5 and draining < min(slow_done)
+
+
+def test_a_request_still_running_at_the_graceful_timeout_gets_500_and_the_server_exits() -> None:
+    with (
+        run_server(
+            module="tests.support.serve_slow_app", env={"APP_TIMEOUT_GRACEFUL_SHUTDOWN": "1"}
+        ) as server,
+        ThreadPoolExecutor() as pool,
+    ):
+        request = pool.submit(httpx.get, f"{server.url}/slow?seconds=30", timeout=10)
+        wait_until(lambda: in_flight(server.url) == 1, 5, "the slow request in its handler")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=5) == 0
+        # uvicorn cancels the handler and still answers: a 500, and the connection closes.
+        response = request.result(timeout=10)
+    assert (response.status_code, response.headers["connection"]) == (500, "close")
