@@ -1,10 +1,27 @@
 """Routes for callers holding the API key: the pattern to copy for your own protected routes."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, status
+from pydantic import BaseModel
 
 from app.deps import require_api_key
 
-router = APIRouter(prefix="/private", tags=["private"], dependencies=[Depends(require_api_key)])
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+router = APIRouter(
+    prefix="/private",
+    tags=["private"],
+    dependencies=[Depends(require_api_key)],
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No or a wrong API key"},
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": ErrorOut,
+            "description": "No API key is configured",
+        },
+    },
+)
 
 
 @router.get("/hello")
