@@ -2,6 +2,8 @@
 
 import json
 import logging
+import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -9,10 +11,9 @@ from typing import Any
 # The id of the request being handled, for every log line written while handling it.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# Fields the access log adds to its records (`extra=`), written as JSON keys of their own.
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client")
 
-access_logger = logging.getLogger("app.access")
+def utc_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
 class RequestIdFilter(logging.Filter):
@@ -24,11 +25,11 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request id, and any access fields."""
+    """One JSON object per line: time, level, logger, message, and the request id in a request."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": utc_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -36,9 +37,6 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             line["request_id"] = rid
-        for field in ACCESS_FIELDS:
-            if hasattr(record, field):
-                line[field] = getattr(record, field)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
@@ -47,13 +45,53 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """Human-readable lines for a terminal."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
-
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = text_line(record.created, record.levelname, record.name, record.getMessage())
         rid = getattr(record, "request_id", None)
-        return f"{text} [{rid}]" if rid else text
+        if rid:
+            text = f"{text} [{rid}]"
+        if record.exc_info:
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        return text
+
+
+def text_line(timestamp: float, level: str, logger: str, message: str) -> str:
+    return f"{utc_time(timestamp)} {level.upper():<7} {logger} {message}"
+
+
+class AccessLog:
+    """One line per request, in the format of every other line, written straight to stdout.
+
+    It skips the logging machinery (record, filter, handler lock, formatter), which made each line
+    cost three times as much and the access log a third of the service's requests/s.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        self.json = fmt == "json"
+
+    def write(
+        self, method: str, path: str, status: int, duration_ms: float, client: str | None, rid: str
+    ) -> None:
+        now = time.time()
+        message = f"{method} {path} {status}"
+        if self.json:
+            line = json.dumps(
+                {
+                    "time": utc_time(now),
+                    "level": "info",
+                    "logger": "app.access",
+                    "message": message,
+                    "request_id": rid,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "client": client,
+                }
+            )
+        else:
+            line = f"{text_line(now, 'info', 'app.access', message)} [{rid}]"
+        sys.stdout.write(line + "\n")
 
 
 def config(level: str, fmt: str) -> dict[str, Any]:
@@ -73,7 +111,7 @@ def config(level: str, fmt: str) -> dict[str, Any]:
             }
         },
         "root": {"handlers": ["stdout"], "level": level.upper()},
-        # uvicorn's loggers propagate to the root; its access log is replaced by ours (app.access).
+        # uvicorn's loggers propagate to the root; its access log is replaced by ours (AccessLog).
         "loggers": {
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},

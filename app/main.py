@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import lifecycle
+from app.logs import AccessLog
 from app.middleware import HeadAsGet, RequestContext
 from app.routes import docs, info, private, root
 from app.settings import Settings, load_settings
@@ -38,6 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(docs.router)
         app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     # The last added runs first: HEAD is mapped before the request is timed and logged.
-    app.add_middleware(RequestContext, access_log=settings.access_log)
+    # Access lines are at level info: a higher APP_LOG_LEVEL silences them too.
+    access_log = settings.access_log and settings.log_level in ("debug", "info")
+    app.add_middleware(
+        RequestContext, access_log=AccessLog(settings.log_format) if access_log else None
+    )
     app.add_middleware(HeadAsGet)
     return app

@@ -8,7 +8,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logs import access_logger, request_id
+from app.logs import AccessLog, request_id
 
 logger = logging.getLogger("app.errors")
 
@@ -38,7 +38,7 @@ class RequestContext:
     log line; one access log line; and a generic JSON 500 for an unhandled error, whose traceback
     is logged here rather than sent to the client."""
 
-    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, access_log: AccessLog | None) -> None:
         self.app = app
         self.access_log = access_log
 
@@ -69,20 +69,15 @@ class RequestContext:
                 await send_with_id(start)
                 await send_with_id(body)
         finally:
-            if self.access_log:
+            if self.access_log is not None:
                 client = scope.get("client")
-                access_logger.info(
-                    "%s %s %s",
+                self.access_log.write(
                     scope["method"],
                     scope["path"],
                     status,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "client": client[0] if client else None,
-                    },
+                    round((time.perf_counter() - started) * 1000, 3),
+                    client[0] if client else None,
+                    rid,
                 )
             request_id.reset(token)
 

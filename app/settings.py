@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="`json`: one JSON object per line; `text`: for a terminal."
     )
-    access_log: bool = Field(True, description="One log line per request.")
+    access_log: bool = Field(True, description="One log line per request (at level info).")
     docs_enabled: bool = Field(True, description="Serve `/docs`, `/redoc` and `/openapi.json`.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
