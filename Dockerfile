@@ -29,6 +29,9 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
+# A passwd entry for the app's UID (10001, group root), so tools that look the user up find it
+# (`docker compose watch` copies files as the container's user). Plain /etc/passwd: any base.
+RUN echo "app:x:10001:0:fastapi-app:/nonexistent:/sbin/nologin" >> /etc/passwd
 COPY --from=builder /app/.venv /app/.venv
 COPY app/ app/
 # The app's own bytecode, for the same reason as the dependencies'.

@@ -4,7 +4,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    Field,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where Docker (`secrets:`) and Kubernetes (a Secret volume) mount secrets, one file per setting.
@@ -60,9 +67,16 @@ class Settings(BaseSettings):
     )
     api_key: Annotated[SecretStr, Field(min_length=16)] | None = Field(
         None,
-        description="Bearer token for `/private/*` (a secret: mount it as the file "
-        "`app_api_key`). Unset, those routes answer 503.",
+        description="Bearer token for `/private/*`, at least 16 characters (a secret: mount it "
+        "as the file `app_api_key`). Unset or empty, those routes answer 503.",
     )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def empty_means_unset(cls, value: object) -> object:
+        # An empty secret file (compose.yml mounts one when API_KEY_FILE is unset) is no key.
+        return None if isinstance(value, str) and not value.strip() else value
+
     version: str = Field("dev", description="Version, baked into the image at build time.")
     revision: str = Field("unknown", description="Git revision, baked into the image.")
     build_date: str = Field("unknown", description="Build date (RFC 3339), baked into the image.")

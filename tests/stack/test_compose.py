@@ -1,19 +1,196 @@
-"""The README's run command, `docker compose up --build`, for real."""
+"""The README's run command, `docker compose up --build`: Nginx in front of two API replicas."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.compose import compose_up
-from tests.support.servers import free_port
+from tests.support.compose import Stack, compose_up
+from tests.support.docker import docker
+from tests.support.loadgen import Load
+from tests.support.servers import ROOT, free_port
 
 pytestmark = pytest.mark.stack
 
+API_KEY = "stack-test-key-0123456789abcdef"
 
-def test_compose_up_serves_the_contract_and_down_leaves_nothing() -> None:
-    port = free_port()
-    with compose_up({"API_PORT": str(port), "API_IMAGE": "fastapi-app:stack-test"}) as stack:
-        url = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{url}/").content == b'"Hello World"'
-        assert httpx.get(f"{url}/info/status").content == b'{"status":"ok"}'
-        assert httpx.get(f"{url}/docs").status_code == 200
-    assert stack.leftovers() == []
+
+@pytest.fixture(scope="module")
+def secret_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("secrets") / "api_key"
+    path.write_text(API_KEY + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(secret_file: Path) -> Iterator[Stack]:
+    env = {
+        "PROXY_PORT": str(free_port()),
+        "API_IMAGE": "fastapi-app:stack-test",
+        "API_KEY_FILE": str(secret_file),
+        "BACKEND_SUBNET": "172.31.251.0/24",
+    }
+    with compose_up(env) as stack:
+        yield stack
+
+
+def inspect(container: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(docker("inspect", container).stdout)[0]
+    return found
+
+
+def json_lines(lines: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_the_contract_through_the_proxy(stack: Stack) -> None:
+    assert httpx.get(f"{stack.url}/").content == b'"Hello World"'
+    assert httpx.get(f"{stack.url}/info/status").content == b'{"status":"ok"}'
+    assert httpx.get(f"{stack.url}/docs").status_code == 200
+    assert httpx.get(f"{stack.url}/redoc").status_code == 200
+
+
+def test_only_the_proxy_is_published_and_the_api_network_is_internal(stack: Stack) -> None:
+    for container in stack.containers("api"):
+        assert inspect(container)["NetworkSettings"]["Ports"] in ({}, {"8000/tcp": None})
+    [network] = [
+        n
+        for n in docker(
+            "network", "ls", "-q", "--filter", f"name={stack.project}_backend"
+        ).stdout.split()
+    ]
+    assert json.loads(docker("network", "inspect", network).stdout)[0]["Internal"] is True
+
+
+def test_every_service_is_hardened(stack: Stack) -> None:
+    for service in ("api", "proxy"):
+        for container in stack.containers(service):
+            config = inspect(container)
+            host = config["HostConfig"]
+            assert host["ReadonlyRootfs"] is True, service
+            assert host["CapDrop"] == ["ALL"], service
+            assert host["SecurityOpt"] == ["no-new-privileges:true"], service
+            assert host["Memory"] > 0 and host["PidsLimit"] > 0, service
+            assert host["RestartPolicy"]["Name"] == "unless-stopped", service
+            assert config["Config"]["User"] not in ("", "0", "root"), service
+
+
+def test_security_headers_and_gzip(stack: Stack) -> None:
+    response = httpx.get(
+        f"{stack.url}/static/docs/swagger-ui.css", headers={"Accept-Encoding": "gzip"}
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert "nginx/" not in response.headers.get("server", "")
+
+
+def test_the_real_client_reaches_the_api_and_a_spoofed_one_does_not(stack: Stack) -> None:
+    rid = "client-address-check"
+    response = httpx.get(
+        f"{stack.url}/", headers={"X-Forwarded-For": "6.6.6.6", "X-Request-ID": rid}
+    )
+    assert response.headers["x-request-id"] == rid
+    [edge] = [line for line in json_lines(stack.logs("proxy")) if line.get("request_id") == rid]
+    [app] = [line for line in json_lines(stack.logs("api")) if line.get("request_id") == rid]
+    assert app["client"] == edge["client"] != "6.6.6.6"
+
+
+def test_oversized_headers_are_refused_at_the_proxy(stack: Stack) -> None:
+    rid = "oversized-header"
+    response = httpx.get(f"{stack.url}/", headers={"X-Big": "a" * 16384, "X-Request-ID": rid})
+    assert response.status_code in (400, 431)
+    assert not [line for line in json_lines(stack.logs("api")) if line.get("request_id") == rid]
+    assert httpx.get(f"{stack.url}/").status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_at_the_proxy(stack: Stack) -> None:
+    response = httpx.post(f"{stack.url}/", content=b"x" * (2 * 1024 * 1024))
+    assert response.status_code == 413
+
+
+def test_slow_clients_are_cut_at_the_proxy_while_others_are_served(stack: Stack) -> None:
+    port = int(stack.env["PROXY_PORT"])
+    slow = []
+    try:
+        for _ in range(50):  # slowloris: request lines started, headers never finished
+            sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
+            slow.append(sock)
+        started = time.monotonic()
+        for _ in range(20):
+            assert httpx.get(f"{stack.url}/info/status").status_code == 200
+        assert slow[0].recv(65536) in (b"", b"HTTP/1.1 408")  # blocks until nginx gives up
+        assert time.monotonic() - started < 15
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_the_secret_reaches_the_settings_and_is_not_leaked(stack: Stack) -> None:
+    ok = httpx.get(f"{stack.url}/private/hello", headers={"Authorization": f"Bearer {API_KEY}"})
+    denied = httpx.get(f"{stack.url}/private/hello", headers={"Authorization": "Bearer wrong"})
+    assert (ok.status_code, denied.status_code) == (200, 401)
+    for container in stack.containers("api"):
+        assert API_KEY not in docker("inspect", container).stdout
+    assert API_KEY not in "\n".join(stack.logs("api") + stack.logs("proxy"))
+    image = "fastapi-app:stack-test"
+    assert API_KEY not in docker("image", "inspect", image).stdout
+    assert API_KEY not in docker("history", "--no-trunc", image).stdout
+
+
+def test_a_missing_secret_file_fails_the_start_naming_it(secret_file: Path) -> None:
+    missing = secret_file.parent / "not-there"
+    env = {
+        "PROXY_PORT": str(free_port()),
+        "API_IMAGE": "fastapi-app:stack-test",
+        "API_KEY_FILE": str(missing),
+        "BACKEND_SUBNET": "172.31.252.0/24",
+    }
+    stack = Stack(project="fastapi-app-test-missing-secret", env=env)
+    try:
+        result = docker(
+            "compose",
+            "--project-directory",
+            str(ROOT),
+            "-p",
+            stack.project,
+            "up",
+            "--detach",
+            "--wait",
+            check=False,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode != 0
+        assert str(missing) in result.stderr
+        running = [c for c in stack.containers("api") if inspect(c)["State"]["Running"]]
+        assert running == []
+    finally:
+        stack.compose("down", "--volumes", "--timeout", "5", check=False)
+
+
+def test_rolling_replacement_under_load_fails_no_request(stack: Stack) -> None:
+    before = set(stack.containers("api"))
+    with Load(f"{stack.url}/", connections=16) as load:
+        load.wait_flowing()
+        subprocess.run(
+            [str(ROOT / "deploy" / "rollout"), "-p", stack.project],
+            check=True,
+            env={**os.environ, **stack.env},
+            capture_output=True,
+            timeout=300,
+        )
+        load.wait_flowing(len(load.outcomes) + 100)  # traffic keeps flowing on the new replicas
+    after = set(stack.containers("api"))
+    assert len(after) == 2 and not before & after
+    assert load.summary() == {"200": len(load.outcomes)}, load.summary()

@@ -27,6 +27,22 @@ class Stack:
             found += docker(kind, *listing).stdout.split()
         return found
 
+    @property
+    def url(self) -> str:
+        """Where the proxy listens on the host (PROXY_PORT)."""
+        return f"http://127.0.0.1:{self.env['PROXY_PORT']}"
+
+    def containers(self, service: str) -> list[str]:
+        return self.compose("ps", "-q", service).split()
+
+    def logs(self, service: str) -> list[str]:
+        """The raw log lines of the service's containers (compose's own adds terminal codes)."""
+        lines = []
+        for container in self.containers(service):
+            result = docker("logs", container)
+            lines += (result.stdout + result.stderr).splitlines()
+        return lines
+
 
 @contextmanager
 def compose_up(env: dict[str, str], timeout: float = 300) -> Iterator[Stack]:

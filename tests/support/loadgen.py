@@ -1,9 +1,12 @@
-"""A closed-loop load client that accounts for every request, by its X-Request-ID.
+"""A closed-loop load that accounts for every request by its X-Request-ID.
 
-`python -m tests.support.loadgen URL CONNECTIONS SECONDS` keeps CONNECTIONS keep-alive clients busy
-until SECONDS pass or the server refuses connections (it is gone). It prints `running` once the
-load is flowing, then one JSON object: request id -> outcome ("200", another status, or the error).
-Run it inside a container's network namespace (nsenter) to reach it on its own loopback.
+In a test: `with Load(url, connections=16) as load: ...` keeps that many keep-alive clients busy
+until the block ends (or the server refuses connections: it is gone), then `load.outcomes` maps each
+request id to "200", another status, or the error's name.
+
+As a command, for use inside a container's network namespace (nsenter):
+`python -m tests.support.loadgen URL CONNECTIONS SECONDS` prints `running` once the load flows,
+then the outcomes as one JSON object.
 """
 
 import json
@@ -11,41 +14,67 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
+from types import TracebackType
 
 import httpx
 
 
-def worker(url: str, deadline: float, outcomes: dict[str, str], stop: threading.Event) -> None:
-    with httpx.Client(timeout=10) as client:
-        while time.monotonic() < deadline and not stop.is_set():
-            rid = uuid.uuid4().hex
-            try:
-                response = client.get(url, headers={"X-Request-ID": rid})
-                outcomes[rid] = str(response.status_code)
-            except httpx.ConnectError:
-                outcomes[rid] = "refused"
-                return  # nothing listens any more: the server has stopped accepting
-            except httpx.HTTPError as exc:
-                outcomes[rid] = type(exc).__name__
+class Load:
+    def __init__(self, url: str, connections: int) -> None:
+        self.url = url
+        self.outcomes: dict[str, str] = {}
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.worker) for _ in range(connections)]
+
+    def worker(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stop.is_set():
+                rid = uuid.uuid4().hex
+                try:
+                    response = client.get(self.url, headers={"X-Request-ID": rid})
+                    self.outcomes[rid] = str(response.status_code)
+                except httpx.ConnectError:
+                    self.outcomes[rid] = "refused"
+                    return  # nothing listens any more: the server has stopped accepting
+                except httpx.HTTPError as exc:
+                    self.outcomes[rid] = type(exc).__name__
+
+    def wait_flowing(self, requests: int = 100, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.outcomes) < requests:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(self.outcomes)} requests in {timeout} s")
+            time.sleep(0.01)
+
+    def summary(self) -> Counter[str]:
+        return Counter(self.outcomes.values())
+
+    def __enter__(self) -> "Load":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
 
 
 def main() -> None:
     url, connections, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    outcomes: dict[str, str] = {}
-    stop = threading.Event()
-    deadline = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=worker, args=(url, deadline, outcomes, stop))
-        for _ in range(connections)
-    ]
-    for thread in threads:
-        thread.start()
-    while len(outcomes) < 100 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    print("running", flush=True)
-    for thread in threads:
-        thread.join()
-    print(json.dumps(outcomes), flush=True)
+    with Load(url, connections) as load:
+        load.wait_flowing()
+        print("running", flush=True)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and any(t.is_alive() for t in load.threads):
+            time.sleep(0.05)
+    print(json.dumps(load.outcomes), flush=True)
 
 
 if __name__ == "__main__":

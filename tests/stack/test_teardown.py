@@ -1,0 +1,21 @@
+"""`docker compose down` leaves nothing behind."""
+
+import httpx
+import pytest
+
+from tests.support.compose import compose_up
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.stack
+
+
+def test_compose_down_leaves_no_container_network_or_volume() -> None:
+    port = free_port()
+    env = {
+        "PROXY_PORT": str(port),
+        "API_IMAGE": "fastapi-app:stack-test",
+        "BACKEND_SUBNET": "172.31.253.0/24",
+    }
+    with compose_up(env) as stack:
+        assert httpx.get(f"http://127.0.0.1:{port}/info/status").status_code == 200
+    assert stack.leftovers() == []
