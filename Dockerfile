@@ -41,8 +41,8 @@ RUN python -m compileall -q app
 USER 10001
 EXPOSE 8000
 # Probe /info/status with the standard library (the base images have no curl or wget). Probe every
-# 0.5 s while starting, so a fresh container is healthy about a second after start; then every 30 s.
-HEALTHCHECK --interval=30s --timeout=3s --retries=3 --start-period=30s --start-interval=0.5s \
+# 0.2 s while starting (the app answers about 0.5 s after start), then every 30 s.
+HEALTHCHECK --interval=30s --timeout=3s --retries=3 --start-period=30s --start-interval=0.2s \
     CMD ["python", "-m", "app.healthcheck"]
 # uvicorn itself is PID 1 (exec form, no shell), so SIGTERM from `docker stop` reaches it.
 CMD ["python", "-m", "app.server"]

@@ -63,11 +63,15 @@ class AccessLog:
     """One line per request, in the format of every other line, written straight to stdout.
 
     It skips the logging machinery (record, filter, handler lock, formatter), which made each line
-    cost three times as much and the access log a third of the service's requests/s.
+    cost three times as much. The JSON is written from a template: the method is an HTTP token, the
+    request id is a sane or generated one (app.middleware), the client an address and the status
+    and duration numbers, so only the path needs escaping. tests/unit/test_runtime.py parses it.
     """
 
     def __init__(self, fmt: str) -> None:
         self.json = fmt == "json"
+        self.second = -1
+        self.prefix = ""
 
     def write(
         self, method: str, path: str, status: int, duration_ms: float, client: str | None, rid: str
@@ -75,23 +79,23 @@ class AccessLog:
         now = time.time()
         message = f"{method} {path} {status}"
         if self.json:
-            line = json.dumps(
-                {
-                    "time": utc_time(now),
-                    "level": "info",
-                    "logger": "app.access",
-                    "message": message,
-                    "request_id": rid,
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "client": client,
-                }
+            line = (
+                f'{{"time": "{self.timestamp(now)}", "level": "info", "logger": "app.access", '
+                f'"message": {json.dumps(message)}, "request_id": "{rid}", "method": "{method}", '
+                f'"path": {json.dumps(path)}, "status": {status}, "duration_ms": {duration_ms}, '
+                f'"client": {json.dumps(client)}}}'
             )
         else:
             line = f"{text_line(now, 'info', 'app.access', message)} [{rid}]"
         sys.stdout.write(line + "\n")
+
+    def timestamp(self, now: float) -> str:
+        """utc_time(now), with the part up to the second computed once a second."""
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.prefix = utc_time(second)[:19]
+        return f"{self.prefix}.{int((now - second) * 1000):03d}+00:00"
 
 
 def config(level: str, fmt: str) -> dict[str, Any]:

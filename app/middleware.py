@@ -2,9 +2,9 @@
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,26 +17,16 @@ logger = logging.getLogger("app.errors")
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
-class HeadAsGet:
-    """Answer HEAD wherever GET is served (uptime monitors use HEAD), as Starlette's own routes do.
-
-    FastAPI routes list only the methods they declare, and declaring HEAD beside GET on each route
-    duplicates its OpenAPI operation. The server sees the original HEAD and sends no body.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "HEAD":
-            scope = {**scope, "method": "GET"}
-        await self.app(scope, receive, send)
-
-
 class RequestContext:
     """Per request: an id (kept from X-Request-ID or made), echoed in the response and set for every
     log line; one access log line; and a generic JSON 500 for an unhandled error, whose traceback
-    is logged here rather than sent to the client."""
+    is logged here rather than sent to the client.
+
+    It also answers HEAD wherever GET is served (uptime monitors use HEAD), as Starlette's own
+    routes do: FastAPI routes list only the methods they declare, and declaring HEAD beside GET
+    duplicates each OpenAPI operation. The app sees GET; the server still sees HEAD and sends no
+    body. One middleware rather than two: each layer costs every request.
+    """
 
     def __init__(self, app: ASGIApp, access_log: AccessLog | None) -> None:
         self.app = app
@@ -46,7 +36,10 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = incoming_request_id(scope) or uuid.uuid4().hex
+        method = scope["method"]
+        if method == "HEAD":
+            scope = {**scope, "method": "GET"}
+        rid = incoming_request_id(scope) or os.urandom(16).hex()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -63,7 +56,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            logger.exception("unhandled error in %s %s", method, scope["path"])
             if not response_started:
                 start, body = internal_error(rid)
                 await send_with_id(start)
@@ -72,7 +65,7 @@ class RequestContext:
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.write(
-                    scope["method"],
+                    method,
                     scope["path"],
                     status,
                     round((time.perf_counter() - started) * 1000, 3),

@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="`json`: one JSON object per line; `text`: for a terminal."
     )
-    access_log: bool = Field(True, description="One log line per request (at level info).")
+    access_log: bool = Field(
+        False,
+        description="One log line per request (at level info). Off by default: in a container it "
+        "costs about 40% of requests/s (see the README); the proxy logs every request.",
+    )
     docs_enabled: bool = Field(True, description="Serve `/docs`, `/redoc` and `/openapi.json`.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1",

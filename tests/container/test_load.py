@@ -38,7 +38,9 @@ def test_64_connections_for_30s_give_no_error_and_no_non_2xx(image: str) -> None
 
 
 def test_docker_stop_under_load_loses_no_accepted_request(image: str) -> None:
-    with run_container(image, "--cpus", "2", "--read-only", "--cap-drop", "ALL") as container:
+    # The access log tells which requests the app handled.
+    options = ("--cpus", "2", "--read-only", "--cap-drop", "ALL", "-e", "APP_ACCESS_LOG=true")
+    with run_container(image, *options) as container:
         container.wait_healthy(timeout=10)
         command = in_netns(container, sys.executable, "-m", "tests.support.loadgen")
         with subprocess.Popen(

@@ -79,7 +79,9 @@ def client_in_logs(logs: list[dict[str, object]], request_id: str) -> object:
 
 
 def test_forwarded_headers_from_an_untrusted_peer_are_ignored() -> None:
-    with run_server(env={"APP_FORWARDED_ALLOW_IPS": "10.9.9.9"}) as server:
+    with run_server(
+        env={"APP_FORWARDED_ALLOW_IPS": "10.9.9.9", "APP_ACCESS_LOG": "true"}
+    ) as server:
         spoofed = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Request-ID": "sp"}
         redirect = httpx.get(f"{server.url}/info/status/", headers=spoofed)
         logs = stop_and_read_logs(server)
@@ -88,7 +90,8 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored() -> None:
 
 
 def test_from_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() -> None:
-    with run_server(env={"APP_FORWARDED_ALLOW_IPS": "127.0.0.1,10.0.0.5"}) as server:
+    env = {"APP_FORWARDED_ALLOW_IPS": "127.0.0.1,10.0.0.5", "APP_ACCESS_LOG": "true"}
+    with run_server(env=env) as server:
         forwarded = {
             "X-Forwarded-For": "1.1.1.1, 6.6.6.6, 10.0.0.5",
             "X-Forwarded-Proto": "https",

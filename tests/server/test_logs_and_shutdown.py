@@ -13,7 +13,7 @@ pytestmark = pytest.mark.server
 
 
 def test_every_line_is_json_and_the_access_line_carries_the_request_id() -> None:
-    with run_server() as server:
+    with run_server(env={"APP_ACCESS_LOG": "true"}) as server:
         response = httpx.get(f"{server.url}/")
         logs = stop_and_read_logs(server)  # fails unless every line parses as JSON
     rid = response.headers["x-request-id"]
@@ -26,7 +26,7 @@ def test_every_line_is_json_and_the_access_line_carries_the_request_id() -> None
 
 
 def test_text_logs_for_local_development() -> None:
-    with run_server(env={"APP_LOG_FORMAT": "text"}) as server:
+    with run_server(env={"APP_LOG_FORMAT": "text", "APP_ACCESS_LOG": "true"}) as server:
         httpx.get(f"{server.url}/", headers={"X-Request-ID": "text-1"})
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=15) == 0
@@ -42,7 +42,7 @@ def in_flight(url: str) -> int:
 
 def test_sigterm_drains_every_request_in_flight_and_closes_idle_connections() -> None:
     with (
-        run_server(module="tests.support.serve_slow_app") as server,
+        run_server(module="tests.support.serve_slow_app", env={"APP_ACCESS_LOG": "true"}) as server,
         ThreadPoolExecutor(max_workers=5) as pool,
     ):
         requests = [

@@ -36,6 +36,7 @@ def stack(secret_file: Path) -> Iterator[Stack]:
         "API_IMAGE": "fastapi-app:stack-test",
         "API_KEY_FILE": str(secret_file),
         "BACKEND_SUBNET": "172.31.251.0/24",
+        "API_ACCESS_LOG": "true",  # the client-address test reads the API's access lines
     }
     with compose_up(env) as stack:
         yield stack

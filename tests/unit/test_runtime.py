@@ -24,7 +24,8 @@ def client_for(app: FastAPI) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(create_app(make_settings(api_key=KEY, version="1.2.3"))) as client:
+    settings = make_settings(api_key=KEY, version="1.2.3", access_log=True)
+    async with client_for(create_app(settings)) as client:
         yield client
 
 
@@ -60,7 +61,9 @@ async def test_access_log_line_has_the_request_fields(
 
 
 @pytest.mark.parametrize(
-    "settings", [{"access_log": False}, {"log_level": "warning"}], ids=["off", "level-warning"]
+    "settings",
+    [{}, {"access_log": True, "log_level": "warning"}],
+    ids=["off-by-default", "level-warning"],
 )
 async def test_access_log_can_be_silenced(
     capsys: pytest.CaptureFixture[str], settings: dict[str, object]

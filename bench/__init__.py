@@ -1,0 +1,1 @@
+"""The benchmark harness: `uv run python -m bench.run` (see the README)."""

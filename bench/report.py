@@ -1,0 +1,150 @@
+"""Turn the harness's results into the README's table and a chart."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+OURS, TUTORIAL = "ours (auto workers)", "tutorial"
+OURS_1W, BARE_1W = "ours (1 worker)", "bare FastAPI (1 worker)"
+ASYNCIO_1W, CEILING_1W = "ours (1 worker, asyncio loop)", "raw ASGI ceiling (1 worker)"
+ACCESS_LOG_1W = "ours (1 worker, access log on)"
+
+
+def fmt(value: float | None, digits: int = 0, unit: str = "") -> str:
+    return "never" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    s, images, builds = results["summary"], results["images"], results["builds"]
+    rows = []
+    for path in ("/", "/info/status"):
+        ratio = s[OURS][path]["rps"] / s[TUTORIAL][path]["rps"]
+        p99 = s[OURS][path]["p99_ms"] / s[TUTORIAL][path]["p99_ms"]
+        rows.append(
+            (
+                f"`GET {path}` req/s, ours (auto, `--cpus 2`) / tutorial >= 3",
+                f"{ratio:.2f}x",
+                ratio >= 3,
+            )
+        )
+        rows.append((f"`GET {path}` p99, ours / tutorial <= 1/3", f"{p99:.2f}", p99 <= 1 / 3))
+        cost = 1 - s[OURS_1W][path]["rps"] / s[BARE_1W][path]["rps"]
+        rows.append(
+            (
+                f"`GET {path}` production features' cost vs bare FastAPI, 1 worker <= 10%",
+                f"{cost:.0%}",
+                cost <= 0.10,
+            )
+        )
+    healthy = s[OURS]["healthy_s"]
+    rows.append(
+        (
+            "healthy after `docker run` <= 1.5 s",
+            fmt(healthy, 2, " s"),
+            healthy is not None and healthy <= 1.5,
+        )
+    )
+    added = images["ours"]["added_mb"]
+    rows.append(("added over the base <= 30 MB", f"{added:.1f} MB", added <= 30))
+    rebuild = builds["ours"]["rebuild_s"]
+    rows.append(("rebuild after a one-line change < 5 s", f"{rebuild:.1f} s", rebuild < 5))
+    per_worker = s[OURS]["idle_mib"] / 2
+    rows.append(("idle memory per worker < 60 MB", f"{per_worker:.0f} MiB", per_worker < 60))
+    return rows
+
+
+def table(results: dict[str, Any]) -> str:
+    m, s = results["machine"], results["summary"]
+    settings = results["settings"]
+    lines = [
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"kernel {m['kernel']}, Docker {m['docker']}; base `{settings['python_image']}`; "
+        f"every container under `--cpus {settings['cpus']}`, wrk with {settings['connections']} "
+        f"connections on the container's loopback, median of {settings['rounds']} alternating "
+        f"rounds of {settings['duration_s']:g} s.",
+        "",
+        "| variant | `GET /` req/s | p50 | p99 | `GET /info/status` req/s | p50 | p99 "
+        "| idle memory | healthy after | `docker stop` |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ceiling = s[CEILING_1W]["/"]["rps"]
+    for name, entry in s.items():
+        cells = [name]
+        for path in ("/", "/info/status"):
+            figures = entry[path]
+            cells += [
+                fmt(figures["rps"]),
+                fmt(figures["p50_ms"], 2, " ms"),
+                fmt(figures["p99_ms"], 2, " ms"),
+            ]
+        healthy = entry["healthy_s"]
+        cells += [
+            fmt(entry["idle_mib"], 0, " MiB"),
+            (
+                ""
+                if name not in (OURS, TUTORIAL)
+                else "never (no curl)"
+                if healthy is None and not results["tutorial_has_curl"]
+                else fmt(healthy, 2, " s")
+            ),
+            "" if entry["stop_s"] is None else fmt(entry["stop_s"], 2, " s"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    images, builds = results["images"], results["builds"]
+    lines += [
+        "",
+        "| image | size | added over the base | cold build | rebuild after a one-line change |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("tutorial", "ours"):
+        lines.append(
+            f"| {name} | {images[name]['size_mb']:.0f} MB | {images[name]['added_mb']:.1f} MB "
+            f"| {builds[name]['cold_build_s']:.1f} s | {builds[name]['rebuild_s']:.1f} s |"
+        )
+    uvloop = s[OURS_1W]["/"]["rps"] / s[ASYNCIO_1W]["/"]["rps"] - 1
+    access_log = 1 - s[ACCESS_LOG_1W]["/"]["rps"] / s[OURS_1W]["/"]["rps"]
+    ours_share = s[OURS_1W]["/"]["rps"] / ceiling
+    bare_share = s[BARE_1W]["/"]["rps"] / ceiling
+    lines += [
+        "",
+        f"Share of the raw ASGI ceiling (1 worker, `GET /`): ours {ours_share:.0%}, bare FastAPI "
+        f"{bare_share:.0%}. uvloop against asyncio, ours with 1 worker: {uvloop:+.0%} req/s on "
+        f"`GET /`. The access log (off by default) costs {access_log:.0%} of req/s with 1 worker.",
+        "",
+        "| target | measured | holds |",
+        "| --- | ---: | :---: |",
+    ]
+    lines += [
+        f"| {what} | {value} | {'yes' if ok else '**no**'} |"
+        for what, value, ok in targets(results)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    s = results["summary"]
+    names = list(s)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axis, metric, title in (
+        (axes[0], "rps", "requests/s (higher is better)"),
+        (axes[1], "p99_ms", "p99 latency, ms (lower is better)"),
+    ):
+        for offset, (route, colour) in enumerate((("/", "#4c72b0"), ("/info/status", "#dd8452"))):
+            values = [s[name][route][metric] for name in names]
+            positions = [i + (offset - 0.5) * 0.4 for i in range(len(names))]
+            axis.barh(positions, values, height=0.4, label=f"GET {route}", color=colour)
+        axis.set_yticks(range(len(names)), names)
+        axis.invert_yaxis()
+        axis.set_title(title)
+        axis.legend()
+    figure.suptitle(
+        f"fastapi-app vs the tutorial's image ({results['machine']['cores']} cores, "
+        f"--cpus 2, 64 connections)"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,353 @@
+"""Measure fastapi-app against the tutorial's image, side by side in one run.
+
+    uv run python -m bench.run [--rounds 3] [--duration 8] [--out bench/results]
+
+Needs a Docker engine, wrk and nsenter (root): load is sent to each container on its own loopback,
+inside its network namespace. Builds are measured cold: the harness prunes Docker's build cache.
+Writes results.json (every figure), results.md (the table) and chart.png under --out.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "bench" / "apps"
+TUTORIAL = ROOT / "bench" / "tutorial"
+DEFAULT_BASE = os.environ.get("PYTHON_IMAGE", "python:3.13.5-alpine3.22")
+PATHS = ("/", "/info/status")
+# uvicorn as app.server runs it, for the apps that are not fastapi-app's own.
+UVICORN = [
+    "python",
+    "-m",
+    "uvicorn",
+    "--host",
+    "0.0.0.0",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--no-server-header",
+    "--app-dir",
+    "/bench",
+]
+
+
+@dataclass
+class Variant:
+    name: str
+    image: str
+    workers: int
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    healthcheck: bool = False  # measure start-to-healthy and stop time for this one
+
+
+def variants(ours: str, tutorial: str) -> list[Variant]:
+    return [
+        Variant("tutorial", tutorial, 1, healthcheck=True),
+        Variant("ours (auto workers)", ours, 2, healthcheck=True),
+        Variant("ours (1 worker)", ours, 1, env={"WEB_CONCURRENCY": "1"}),
+        Variant(
+            "ours (1 worker, access log on)",
+            ours,
+            1,
+            env={"WEB_CONCURRENCY": "1", "APP_ACCESS_LOG": "true"},
+        ),
+        Variant(
+            "ours (1 worker, asyncio loop)",
+            ours,
+            1,
+            [
+                "python",
+                "-m",
+                "uvicorn",
+                "app.main:create_app",
+                "--factory",
+                "--host",
+                "0.0.0.0",
+                "--http",
+                "httptools",
+                "--loop",
+                "asyncio",
+                "--no-access-log",
+                "--no-server-header",
+            ],
+        ),
+        Variant("bare FastAPI (1 worker)", ours, 1, [*UVICORN, "bare:app"]),
+        Variant("raw ASGI ceiling (1 worker)", ours, 1, [*UVICORN, "raw:app"]),
+        Variant(
+            "raw ASGI ceiling (auto workers)", ours, 2, [*UVICORN, "--workers", "2", "raw:app"]
+        ),
+    ]
+
+
+def run(*command: str, timeout: float = 900, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, check=True, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+def docker(*args: str, **kwargs: Any) -> str:
+    return run("docker", *args, **kwargs).stdout.strip()
+
+
+def image_size(image: str) -> int:
+    return int(docker("image", "inspect", "-f", "{{.Size}}", image))
+
+
+# Builds ---------------------------------------------------------------------------------------
+
+
+def timed_build(context: Path, tag: str, base: str, dockerfile: Path | None = None) -> float:
+    started = time.monotonic()
+    docker(
+        "build",
+        "-q",
+        "--build-arg",
+        f"PYTHON_IMAGE={base}",
+        "-t",
+        tag,
+        "-f",
+        str(dockerfile or context / "Dockerfile"),
+        str(context),
+    )
+    return time.monotonic() - started
+
+
+def measure_builds(base: str) -> dict[str, dict[str, float]]:
+    """Cold build (no build cache at all), then a rebuild after a one-line change to the app."""
+    results = {}
+    for name, source, app_file in (
+        ("tutorial", TUTORIAL, "app.py"),
+        ("ours", ROOT, "app/routes/root.py"),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            context = Path(tmp) / "context"
+            shutil.copytree(
+                source,
+                context,
+                ignore=shutil.ignore_patterns(
+                    ".venv", ".git", "__pycache__", "bench", "tests", ".*cache"
+                ),
+            )
+            docker("builder", "prune", "-af")
+            cold = timed_build(context, f"bench-build-{name}", base)
+            target = context / app_file
+            target.write_text(target.read_text().replace("Hello World", "Hello, World"))
+            rebuild = timed_build(context, f"bench-build-{name}", base)
+        results[name] = {"cold_build_s": cold, "rebuild_s": rebuild}
+    return results
+
+
+# Containers -----------------------------------------------------------------------------------
+
+
+def start(variant: Variant) -> str:
+    command = ["run", "-d", "--cpus", "2", "-v", f"{APPS}:/bench:ro"]
+    for key, value in variant.env.items():
+        command += ["-e", f"{key}={value}"]
+    return docker(*command, variant.image, *variant.command)
+
+
+def netns(container: str, *command: str) -> list[str]:
+    pid = docker("inspect", "-f", "{{.State.Pid}}", container)
+    return ["nsenter", "--target", pid, "--net", *command]
+
+
+def wait_listening(container: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    probe = netns(container, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000")
+    while subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{container[:12]} does not listen on 8000")
+        time.sleep(0.05)
+
+
+def wait_healthy(container: str, timeout: float) -> float | None:
+    """The moment the HEALTHCHECK first passes (time.monotonic), or None if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if docker("inspect", "-f", "{{.State.Health.Status}}", container) == "healthy":
+            return time.monotonic()
+        time.sleep(0.02)
+    return None
+
+
+def wrk(container: str, path: str, seconds: int) -> dict[str, float]:
+    command = netns(
+        container,
+        "wrk",
+        "-t1",
+        "-c64",
+        f"-d{seconds}s",
+        "--latency",
+        f"http://127.0.0.1:8000{path}",
+    )
+    report = run(*command).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", report, re.M))
+    errors = re.search(r"Socket errors: (.*)", report)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1)),  # type: ignore[union-attr]
+        "p50_ms": to_ms(latency["50"]),
+        "p99_ms": to_ms(latency["99"]),
+        "errors": 0 if errors is None else sum(map(int, re.findall(r"\d+", errors.group(1)))),
+        "non_2xx": 0 if non_2xx is None else int(non_2xx.group(1)),
+    }
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def memory_mib(container: str) -> float:
+    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).split("/")[0]
+    number, unit = re.match(r"([\d.]+)\s*(\w+)", usage.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0, "B": 1 / 2**20}[unit]
+
+
+def measure_variant(variant: Variant, seconds: int) -> dict[str, Any]:
+    started = time.monotonic()
+    container = start(variant)
+    try:
+        figures: dict[str, Any] = {}
+        if variant.healthcheck:
+            healthy_at = wait_healthy(container, timeout=10)
+            figures["healthy_s"] = None if healthy_at is None else healthy_at - started
+        wait_listening(container)
+        time.sleep(1)  # settle before reading idle memory: not a readiness wait
+        figures["idle_mib"] = memory_mib(container)
+        for path in PATHS:
+            wrk(container, path, 1)  # warm-up
+            figures[path] = wrk(container, path, seconds)
+        if variant.healthcheck:
+            stop_started = time.monotonic()
+            docker("stop", container)
+            figures["stop_s"] = time.monotonic() - stop_started
+            figures["exit_code"] = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
+        return figures
+    finally:
+        docker("rm", "-f", container)
+
+
+# The run --------------------------------------------------------------------------------------
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarise(rounds: list[dict[str, dict[str, Any]]], names: list[str]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name in names:
+        per_round = [r[name] for r in rounds]
+        entry: dict[str, Any] = {
+            key: median([r.get(key) for r in per_round])
+            for key in ("healthy_s", "idle_mib", "stop_s")
+        }
+        entry["exit_codes"] = sorted({r["exit_code"] for r in per_round if "exit_code" in r})
+        for path in PATHS:
+            entry[path] = {
+                key: median([r[path][key] for r in per_round])
+                for key in ("rps", "p50_ms", "p99_ms", "errors", "non_2xx")
+            }
+        summary[name] = entry
+    return summary
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory_gib": f"{memory_kib / 2**20:.0f}",
+        "kernel": platform.release(),
+        "docker": docker("version", "--format", "{{.Server.Version}}"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8, help="seconds of load per wrk run")
+    parser.add_argument("--python-image", default=DEFAULT_BASE)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    base = args.python_image
+    builds = measure_builds(base)
+    ours, tutorial = "bench-build-ours", "bench-build-tutorial"
+    # The measured images are built from the unchanged sources.
+    timed_build(ROOT, ours, base)
+    timed_build(TUTORIAL, tutorial, base)
+    no_curl = (
+        subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "sh", tutorial, "-c", "command -v curl"],
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    )
+    all_variants = variants(ours, tutorial)
+    rounds = []
+    for number in range(args.rounds):
+        # Alternate: each round measures every variant once, in a rotated order.
+        turn = number % len(all_variants)
+        order = all_variants[turn:] + all_variants[:turn]
+        rounds.append({v.name: measure_variant(v, args.duration) for v in order})
+    base_size = image_size(base)
+    results = {
+        "machine": machine(),
+        "settings": {
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "python_image": base,
+            "connections": 64,
+            "cpus": 2,
+        },
+        "images": {
+            name: {
+                "size_mb": image_size(tag) / 1e6,
+                "added_mb": (image_size(tag) - base_size) / 1e6,
+            }
+            for name, tag in (("tutorial", tutorial), ("ours", ours))
+        },
+        "base_mb": base_size / 1e6,
+        "builds": builds,
+        "tutorial_has_curl": not no_curl,
+        "summary": summarise(rounds, [v.name for v in all_variants]),
+        "rounds": rounds,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    from bench.report import chart, table  # matplotlib is imported only here
+
+    (args.out / "results.md").write_text(table(results))
+    chart(results, args.out / "chart.png")
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

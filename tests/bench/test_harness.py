@@ -1,0 +1,41 @@
+"""The benchmark harness runs end to end (on a tiny duration): its figures are not judged here."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.docker import require_engine
+from tests.support.servers import ROOT
+
+pytestmark = pytest.mark.bench
+
+
+def test_the_harness_writes_its_table_json_and_chart(tmp_path: Path) -> None:
+    require_engine()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--rounds",
+            "1",
+            "--duration",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["summary"]["tutorial"]["/"]["rps"] > 0
+    assert results["summary"]["ours (auto workers)"]["healthy_s"] is not None
+    assert results["summary"]["tutorial"]["healthy_s"] is None  # no curl in its image
+    assert "| target | measured | holds |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
