@@ -15,3 +15,9 @@ def settings_table() -> str:
 def test_readme_documents_every_setting() -> None:
     table = settings_table()
     assert table in (ROOT / "README.md").read_text(), f"paste this table into README.md:\n{table}"
+
+
+def test_readme_shows_the_latest_benchmark_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("<!-- bench:start -->\n", 1)[1].split("<!-- bench:end -->", 1)[0]
+    assert shown == (ROOT / "bench" / "results" / "results.md").read_text()
