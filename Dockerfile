@@ -18,10 +18,13 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
 # The locked runtime dependencies only: this layer is reused until uv.lock or pyproject.toml change.
+# Their compiled modules lose the debug information some wheels ship (uvloop: 16 MB to 1.6 MB).
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --locked --no-dev --no-install-project
+    --mount=type=bind,source=docker/strip_debug.py,target=/tmp/strip_debug.py \
+    uv sync --locked --no-dev --no-install-project \
+    && python /tmp/strip_debug.py /app/.venv
 
 FROM ${PYTHON_IMAGE}
 # The app's environment first on PATH: its python has no pip (uv does not install one).

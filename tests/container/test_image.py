@@ -81,6 +81,14 @@ def test_final_image_holds_no_build_tools(image: str) -> None:
     assert found == {"tools": [], "pip": False, "app_dir": [".venv", "app"], "uv_cache": False}
 
 
+def test_the_stripped_compiled_modules_still_load(image: str) -> None:
+    # docker/strip_debug.py cut them in the builder; uvicorn falls back to asyncio silently if
+    # uvloop fails to import, so ask for each one by name.
+    probe = "import uvloop, httptools.parser.parser, pydantic_core; print(uvloop.new_event_loop())"
+    result = docker("run", "--rm", "--entrypoint", "python", image, "-c", probe)
+    assert "uvloop.Loop" in result.stdout
+
+
 def test_oci_labels_and_version_come_from_build_arguments(image: str) -> None:
     labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
     for key in ("title", "version", "revision", "created"):
