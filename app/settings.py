@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         False,
         description="One log line per request (at level info). Off by default: in a container it "
-        "costs about 40% of requests/s (see the README); the proxy logs every request.",
+        "costs a third to a half of a worker's requests/s (see the README); the proxy logs every "
+        "request.",
     )
     docs_enabled: bool = Field(True, description="Serve `/docs`, `/redoc` and `/openapi.json`.")
     forwarded_allow_ips: str = Field(
