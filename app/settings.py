@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     )
     timeout_keep_alive: PositiveInt = Field(
         5,
-        description="Seconds an idle keep-alive connection stays open; keep the proxy's upstream "
-        "keep-alive shorter.",
+        description="Seconds an idle keep-alive connection stays open. A proxy that keeps "
+        "connections to the app must close idle ones sooner.",
     )
     api_key: Annotated[SecretStr, Field(min_length=16)] | None = Field(
         None,

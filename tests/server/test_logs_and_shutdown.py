@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.support.servers import run_server, stop_and_read_logs, wait_until
+from tests.support.slow_app import in_flight
 
 pytestmark = pytest.mark.server
 
@@ -34,10 +35,6 @@ def test_text_logs_for_local_development() -> None:
     [access] = [line for line in lines if "text-1" in line]
     assert " INFO    app.access GET / 200 [text-1]" in access
     assert not any(line.startswith("{") for line in lines)
-
-
-def in_flight(url: str) -> int:
-    return int(httpx.get(f"{url}/in-flight").json())
 
 
 def test_sigterm_drains_every_request_in_flight_and_closes_idle_connections() -> None:

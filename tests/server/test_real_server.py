@@ -4,12 +4,11 @@ import os
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.support.servers import ROOT, run_server, wait_until
+from tests.support.servers import ROOT, run_server
 
 pytestmark = pytest.mark.server
 
@@ -30,20 +29,6 @@ def test_no_server_header() -> None:
     with run_server() as server:
         response = httpx.get(f"{server.url}/")
     assert "server" not in response.headers
-
-
-def in_flight(url: str) -> int:
-    return int(httpx.get(f"{url}/in-flight").json())
-
-
-def test_sigterm_finishes_the_request_in_flight_and_exits_0() -> None:
-    with run_server(module="tests.support.serve_slow_app") as server, ThreadPoolExecutor() as pool:
-        request = pool.submit(httpx.get, f"{server.url}/slow?seconds=1.5", timeout=10)
-        wait_until(lambda: in_flight(server.url) == 1, 5, "the slow request in its handler")
-        server.process.send_signal(signal.SIGTERM)
-        response = request.result(timeout=10)
-        assert server.process.wait(timeout=10) == 0
-    assert (response.status_code, response.json()) == (200, "done")
 
 
 def test_a_bad_setting_stops_the_start_with_one_line() -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import httpx
 from fastapi import FastAPI
 
 from app.main import create_app as create_base_app
@@ -21,7 +22,12 @@ def create_app() -> FastAPI:
         return "done"
 
     @app.get("/in-flight")
-    async def in_flight() -> int:
+    async def in_flight_count() -> int:
         return int(app.state.in_flight)
 
     return app
+
+
+def in_flight(url: str) -> int:
+    """How many /slow requests the server at `url` is handling now."""
+    return int(httpx.get(f"{url}/in-flight").json())
