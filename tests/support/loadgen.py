@@ -19,6 +19,8 @@ from types import TracebackType
 
 import httpx
 
+from tests.support.servers import wait_until
+
 
 class Load:
     def __init__(self, url: str, connections: int) -> None:
@@ -41,11 +43,7 @@ class Load:
                     self.outcomes[rid] = type(exc).__name__
 
     def wait_flowing(self, requests: int = 100, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.outcomes) < requests:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(self.outcomes)} requests in {timeout} s")
-            time.sleep(0.01)
+        wait_until(lambda: len(self.outcomes) >= requests, timeout, f"{requests} requests")
 
     def summary(self) -> Counter[str]:
         return Counter(self.outcomes.values())
