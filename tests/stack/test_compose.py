@@ -42,11 +42,6 @@ def stack(secret_file: Path) -> Iterator[Stack]:
         yield stack
 
 
-def inspect(container: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(docker("inspect", container).stdout)[0]
-    return found
-
-
 def json_lines(lines: list[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
@@ -60,7 +55,7 @@ def test_the_contract_through_the_proxy(stack: Stack) -> None:
 
 def test_only_the_proxy_is_published_and_the_api_network_is_internal(stack: Stack) -> None:
     for container in stack.containers("api"):
-        assert inspect(container)["NetworkSettings"]["Ports"] in ({}, {"8000/tcp": None})
+        assert container.inspect()["NetworkSettings"]["Ports"] in ({}, {"8000/tcp": None})
     [network] = [
         n
         for n in docker(
@@ -73,7 +68,7 @@ def test_only_the_proxy_is_published_and_the_api_network_is_internal(stack: Stac
 def test_every_service_is_hardened(stack: Stack) -> None:
     for service in ("api", "proxy"):
         for container in stack.containers(service):
-            config = inspect(container)
+            config = container.inspect()
             host = config["HostConfig"]
             assert host["ReadonlyRootfs"] is True, service
             assert host["CapDrop"] == ["ALL"], service
@@ -142,7 +137,7 @@ def test_the_secret_reaches_the_settings_and_is_not_leaked(stack: Stack) -> None
     denied = httpx.get(f"{stack.url}/private/hello", headers={"Authorization": "Bearer wrong"})
     assert (ok.status_code, denied.status_code) == (200, 401)
     for container in stack.containers("api"):
-        assert API_KEY not in docker("inspect", container).stdout
+        assert API_KEY not in json.dumps(container.inspect())
     assert API_KEY not in "\n".join(stack.logs("api") + stack.logs("proxy"))
     image = "fastapi-app:stack-test"
     assert API_KEY not in docker("image", "inspect", image).stdout
@@ -174,14 +169,14 @@ def test_a_missing_secret_file_fails_the_start_naming_it(secret_file: Path) -> N
         )
         assert result.returncode != 0
         assert str(missing) in result.stderr
-        running = [c for c in stack.containers("api") if inspect(c)["State"]["Running"]]
+        running = [c for c in stack.containers("api") if c.inspect()["State"]["Running"]]
         assert running == []
     finally:
         stack.compose("down", "--volumes", "--timeout", "5", check=False)
 
 
 def test_rolling_replacement_under_load_fails_no_request(stack: Stack) -> None:
-    before = set(stack.containers("api"))
+    before = {c.id for c in stack.containers("api")}
     with Load(f"{stack.url}/", connections=16) as load:
         load.wait_flowing()
         subprocess.run(
@@ -192,6 +187,6 @@ def test_rolling_replacement_under_load_fails_no_request(stack: Stack) -> None:
             timeout=300,
         )
         load.wait_flowing(len(load.outcomes) + 100)  # traffic keeps flowing on the new replicas
-    after = set(stack.containers("api"))
+    after = {c.id for c in stack.containers("api")}
     assert len(after) == 2 and not before & after
     assert load.summary() == {"200": len(load.outcomes)}, load.summary()

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from tests.support.docker import docker
+from tests.support.docker import Container, docker
 from tests.support.servers import ROOT
 
 
@@ -32,16 +32,12 @@ class Stack:
         """Where the proxy listens on the host (PROXY_PORT)."""
         return f"http://127.0.0.1:{self.env['PROXY_PORT']}"
 
-    def containers(self, service: str) -> list[str]:
-        return self.compose("ps", "-q", service).split()
+    def containers(self, service: str) -> list[Container]:
+        return [Container(id) for id in self.compose("ps", "-q", service).split()]
 
     def logs(self, service: str) -> list[str]:
         """The raw log lines of the service's containers (compose's own adds terminal codes)."""
-        lines = []
-        for container in self.containers(service):
-            result = docker("logs", container)
-            lines += (result.stdout + result.stderr).splitlines()
-        return lines
+        return [line for c in self.containers(service) for line in c.logs().splitlines()]
 
 
 @contextmanager
