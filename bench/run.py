@@ -250,15 +250,17 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def summarise(rounds: list[dict[str, dict[str, Any]]], names: list[str]) -> dict[str, Any]:
+def summarise(rounds: list[dict[str, dict[str, Any]]], variants: list[Variant]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for name in names:
+    for variant in variants:
+        name = variant.name
         per_round = [r[name] for r in rounds]
         entry: dict[str, Any] = {
             key: median([r.get(key) for r in per_round])
             for key in ("healthy_s", "idle_mib", "stop_s")
         }
         entry["exit_codes"] = sorted({r["exit_code"] for r in per_round if "exit_code" in r})
+        entry["workers"] = variant.workers
         for path in PATHS:
             entry[path] = {
                 key: median([r[path][key] for r in per_round])
@@ -337,7 +339,7 @@ def main() -> None:
         "base_mb": base_size / 1e6,
         "builds": builds,
         "tutorial_has_curl": not no_curl,
-        "summary": summarise(rounds, [v.name for v in all_variants]),
+        "summary": summarise(rounds, all_variants),
         "rounds": rounds,
     }
     args.out.mkdir(parents=True, exist_ok=True)
