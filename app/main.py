@@ -14,7 +14,7 @@ from app.settings import Settings, load_settings
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    lifecycle.watch_for_shutdown()
+    lifecycle.watch_for_shutdown(app.state.settings.drain_seconds)
     yield
 
 

@@ -8,6 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.lifecycle import draining
 from app.logs import AccessLog, request_id
 
 logger = logging.getLogger("app.errors")
@@ -19,8 +20,8 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 class RequestContext:
     """Per request: an id (kept from X-Request-ID or made), echoed in the response and set for every
-    log line; one access log line; and a generic JSON 500 for an unhandled error, whose traceback
-    is logged here rather than sent to the client.
+    log line; `Connection: close` while the process drains; one access log line; and a generic
+    JSON 500 for an unhandled error, whose traceback is logged here rather than sent to the client.
 
     It also answers HEAD wherever GET is served (uptime monitors use HEAD), as Starlette's own
     routes do: FastAPI routes list only the methods they declare, and declaring HEAD beside GET
@@ -50,7 +51,11 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                if draining.is_set():
+                    # The drain (app.lifecycle): this client leaves after this answer, cleanly.
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -60,10 +60,16 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks whose `X-Forwarded-*` headers are "
         "trusted. Never `*` where anyone but the proxy reaches the app port.",
     )
-    timeout_graceful_shutdown: PositiveInt = Field(
-        8,
-        description="Seconds to let requests in flight finish after SIGTERM; below Docker's 10 s "
+    drain_seconds: Annotated[float, Field(ge=0, le=300)] = Field(
+        3,
+        description="Seconds between SIGTERM and the graceful shutdown: requests are still "
+        "served, `/info/ready` answers 503 and every response closes its connection, so proxies "
+        "and kept-alive clients move away. Drain plus graceful shutdown stays under Docker's 10 s "
         "stop timeout.",
+    )
+    timeout_graceful_shutdown: PositiveInt = Field(
+        6,
+        description="Seconds to let requests in flight finish once the drain ends.",
     )
     timeout_keep_alive: PositiveInt = Field(
         5,

@@ -37,9 +37,11 @@ def test_text_logs_for_local_development() -> None:
     assert not any(line.startswith("{") for line in lines)
 
 
-def test_sigterm_drains_every_request_in_flight_and_closes_idle_connections() -> None:
+def test_after_the_drain_requests_in_flight_finish_and_idle_connections_close() -> None:
+    # No drain period (tests/server/test_drain.py has it): uvicorn's graceful shutdown alone.
+    env = {"APP_ACCESS_LOG": "true", "APP_DRAIN_SECONDS": "0"}
     with (
-        run_server(module="tests.support.serve_slow_app", env={"APP_ACCESS_LOG": "true"}) as server,
+        run_server(module="tests.support.serve_slow_app", env=env) as server,
         ThreadPoolExecutor(max_workers=5) as pool,
     ):
         requests = [
@@ -51,7 +53,9 @@ def test_sigterm_drains_every_request_in_flight_and_closes_idle_connections() ->
         idle.sendall(b"GET /info/status HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = b""
         while not answer.endswith(b'{"status":"ok"}'):  # headers and body may come apart
-            answer += idle.recv(65536)
+            chunk = idle.recv(65536)
+            assert chunk, f"closed before the whole answer: {answer!r}"
+            answer += chunk
         assert answer.startswith(b"HTTP/1.1 200 ")
         server.process.send_signal(signal.SIGTERM)
         idle_closed = idle.recv(65536)  # b"" once closed; a socket.timeout fails the test

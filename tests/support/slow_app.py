@@ -1,6 +1,8 @@
 """The app plus a slow route, to hold requests in flight while a test signals the server."""
 
 import asyncio
+import time
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -19,6 +21,14 @@ def create_app() -> FastAPI:
             await asyncio.sleep(seconds)
         finally:
             app.state.in_flight -= 1
+        return "done"
+
+    @app.get("/busy")
+    async def busy(marker: str, seconds: float = 1.0) -> str:
+        """Create the file `marker`, then hold the event loop: a signal sent once the file exists
+        lands inside this request's own context."""
+        Path(marker).touch()
+        time.sleep(seconds)
         return "done"
 
     @app.get("/in-flight")

@@ -149,11 +149,29 @@ def test_the_pod_meets_the_restricted_security_profile(
     assert "/tmp" in mounts  # noqa: S108  (the emptyDir for a read-only root, not a temp file)
 
 
-def test_shutdown_fits_in_the_grace_period(manifests: dict[str, dict[str, Any]]) -> None:
+def shutdown_seconds(env: dict[str, str] | None = None) -> float:
+    """The drain plus the graceful shutdown: how long the app may take after SIGTERM."""
+    settings = make_settings(**{k.removeprefix("APP_").lower(): v for k, v in (env or {}).items()})
+    return settings.drain_seconds + settings.timeout_graceful_shutdown
+
+
+def test_the_image_defaults_stop_within_docker_stop_timeout() -> None:
+    assert shutdown_seconds() < 10  # `docker stop` kills after 10 s unless told otherwise
+
+
+def test_the_compose_api_stops_within_its_grace_period() -> None:
+    api = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]["api"]
+    grace = float(api["stop_grace_period"].removesuffix("s"))
+    setting = {k: v for k, v in api.get("environment", {}).items() if "DRAIN" in k or "GRACE" in k}
+    assert shutdown_seconds(setting) < grace
+
+
+def test_the_pod_stops_within_its_grace_period(manifests: dict[str, dict[str, Any]]) -> None:
     pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in container(manifests).get("env", []) if "value" in e}
+    setting = {k: v for k, v in env.items() if "DRAIN" in k or "GRACE" in k}
     pause = container(manifests)["lifecycle"]["preStop"]["sleep"]["seconds"]
-    graceful = Settings.model_fields["timeout_graceful_shutdown"].default
-    assert pod["terminationGracePeriodSeconds"] > pause + graceful
+    assert pod["terminationGracePeriodSeconds"] > pause + shutdown_seconds(setting)
 
 
 def test_the_cpu_limit_drives_the_worker_count(

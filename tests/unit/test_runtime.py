@@ -8,7 +8,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app import lifecycle
 from app.logs import JsonFormatter
 from app.main import create_app
 from tests.support.settings import make_settings
@@ -91,18 +90,6 @@ async def test_an_unhandled_error_is_a_generic_500_logged_with_its_traceback(
     [record] = [r for r in caplog.records if r.name == "app.errors"]
     assert record.exc_info is not None
     assert "secret internals" in JsonFormatter().format(record)
-
-
-async def test_readiness_fails_once_shutdown_begins(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/info/ready")).json() == {"status": "ready"}
-    lifecycle.draining.set()
-    try:
-        response = await client.get("/info/ready")
-        liveness = await client.get("/info/status")
-    finally:
-        lifecycle.draining.clear()
-    assert (response.status_code, response.json()) == (503, {"status": "draining"})
-    assert liveness.status_code == 200  # still alive: finishing its requests
 
 
 async def test_version_comes_from_the_settings(client: httpx.AsyncClient) -> None:

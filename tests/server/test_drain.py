@@ -1,0 +1,91 @@
+"""The drain on SIGTERM as a client sees it (app.lifecycle), against the real server."""
+
+import http.client
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import ROOT, run_server, stop_and_read_logs, wait_until
+
+pytestmark = pytest.mark.server
+
+
+def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, str | None, bytes]:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    return response.status, response.getheader("connection"), response.read()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_during_the_drain_requests_are_served_readiness_fails_and_connections_close(
+    workers: str,
+) -> None:
+    env = {"APP_DRAIN_SECONDS": "2", "APP_TIMEOUT_GRACEFUL_SHUTDOWN": "2"}
+    with run_server(env={**env, "WEB_CONCURRENCY": workers}) as server:
+        kept = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert get(kept, "/info/ready") == (200, None, b'{"status":"ready"}')
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        # The kept-alive connection is still served (uvicorn alone would close it at once), is
+        # told the service is draining, and is closed after that answer.
+        wait_until(lambda: get(kept, "/info/ready")[0] == 503, 5, "readiness to fail")
+        kept.close()
+        fresh = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert get(fresh, "/") == (200, "close", b'"Hello World"')
+        fresh.close()
+        assert server.process.wait(timeout=10) == 0
+        stopped = time.monotonic() - signalled
+        logs = server.output()
+    # The drain lasted its 2 s; nothing waited for the graceful timeout.
+    assert 2 <= stopped < 4, logs
+    with pytest.raises(ConnectionRefusedError):
+        http.client.HTTPConnection("127.0.0.1", server.port, timeout=5).request("GET", "/")
+
+
+def test_the_shutdown_line_carries_no_request_id_even_when_sigterm_lands_in_a_request(
+    tmp_path: Path,
+) -> None:
+    env = {"APP_DRAIN_SECONDS": "0"}
+    marker = tmp_path / "in-handler"
+    with (
+        run_server(module="tests.support.serve_slow_app", env=env) as server,
+        ThreadPoolExecutor() as pool,
+    ):
+        busy = pool.submit(
+            httpx.get,
+            f"{server.url}/busy",
+            params={"marker": str(marker), "seconds": "1"},
+            headers={"X-Request-ID": "busy-1"},
+        )
+        wait_until(marker.exists, 5, "the request in its handler")
+        logs = stop_and_read_logs(server)
+        assert busy.result(timeout=10).status_code == 200
+    [shutdown] = [line for line in logs if line["message"].startswith("shutdown started")]
+    assert "request_id" not in shutdown
+
+
+SIG_DFL_PROGRAM = """
+import asyncio, os, signal
+from app import lifecycle
+
+async def main():
+    lifecycle.watch_for_shutdown(0.2)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.sleep(10)
+
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+asyncio.run(main())
+"""
+
+
+def test_sigterm_with_the_default_handler_before_still_ends_the_process() -> None:
+    process = subprocess.run(
+        [sys.executable, "-c", SIG_DFL_PROGRAM], cwd=ROOT, timeout=8, capture_output=True
+    )
+    assert process.returncode == -signal.SIGTERM, process.stderr
