@@ -1,14 +1,23 @@
 """How uvicorn runs in the container: `python -m app.server` is the image's CMD and PID 1."""
 
+import asyncio
+import ctypes
+import fcntl
 import math
 import os
+import select
 import signal
+import socket
+import struct
 import sys
+import termios
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import multiprocess
 
 from app import logs
 from app.settings import Settings, SettingsError, load_settings
@@ -76,6 +85,108 @@ def options(settings: Settings, app: str = "app.main:create_app") -> dict[str, A
     }
 
 
+# The last step of the drain (Server.shutdown): at most this long, before uvicorn's own shutdown.
+STOP_ACCEPTING_SECONDS = 0.5
+QUIET_SECONDS = 0.05
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, with a last step to the drain (app.lifecycle) that loses no request.
+
+    uvicorn's own shutdown closes the listening socket, which resets the connections the kernel has
+    queued and not yet handed over, then closes every connection whose request it has not read yet:
+    under load, clients that had just sent a request read a reset. Here the kernel first stops
+    taking new connections (refuse_new_connections), what is queued is accepted, the listener
+    closes once its queue is empty, and the requests already on their way are answered, each with
+    `Connection: close` as in the whole drain.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        deadline = time.monotonic() + STOP_ACCEPTING_SECONDS
+        for server in self.servers:
+            for listener in server.sockets:
+                refuse_new_connections(listener.fileno())
+        # The event loop accepts what is queued; the listener closes when none waits, so the kernel
+        # resets none.
+        listeners = [listener for server in self.servers for listener in server.sockets]
+        await asyncio.sleep(STOP_ACCEPTING_SECONDS / 10)
+        while select.select(listeners, [], [], 0)[0] and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        for server in self.servers:
+            server.close()
+        # A connection is left to uvicorn once it has been idle for a moment: one accepted just
+        # before the listener closed may not have received its request yet.
+        quiet_since = None
+        while time.monotonic() < deadline:
+            if any(map(busy, self.server_state.connections)):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET_SECONDS:
+                break
+            await asyncio.sleep(0.005)
+        await super().shutdown(sockets)
+
+
+# A classic BPF program of one instruction, "return 0": every packet is dropped.
+DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # BPF_RET | BPF_K, k = 0
+SO_ATTACH_FILTER = 26  # Linux; not in Python's socket module
+
+
+def refuse_new_connections(fd: int) -> None:
+    """Make the kernel drop new connection attempts to the listening socket `fd`.
+
+    Their clients send their SYN again a second later and find the port closed: refused, cleanly.
+    Where socket filters do not exist (not Linux), the backlog shrinks to one place instead.
+    """
+    # asyncio's socket wrapper has neither setsockopt for this nor listen(); a duplicate has.
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        program = ctypes.create_string_buffer(DROP_ALL)
+        try:
+            sock.setsockopt(
+                socket.SOL_SOCKET,
+                SO_ATTACH_FILTER,
+                struct.pack("HP", 1, ctypes.addressof(program)),
+            )
+        except OSError:
+            sock.listen(0)
+
+
+def busy(connection: Any) -> bool:
+    """Whether a connection has a request in progress, or bytes of one not read yet."""
+    cycle = getattr(connection, "cycle", None)
+    if cycle is not None and not cycle.response_complete:
+        return True
+    transport = getattr(connection, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.fileno() < 0:
+        return False
+    waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, struct.pack("i", 0))
+    return bool(struct.unpack("i", waiting)[0])
+
+
+class Supervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor of several workers, whose workers run our Server."""
+
+    def terminate_all(self) -> None:
+        # The workers hold the listening socket too: the last of them to close it closes it, once
+        # no connection waits in its queue (Server.shutdown). The supervisor's copy would keep it
+        # open, and connections would queue up until the supervisor exits, to be reset then.
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
+class WorkerProcess(multiprocess.Process):
+    """A worker of uvicorn's supervisor that runs our Server rather than uvicorn's."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = Server(config=self.config)
+        return self._server
+
+
 def main(app: str = "app.main:create_app") -> None:
     try:
         settings = load_settings()
@@ -85,7 +196,16 @@ def main(app: str = "app.main:create_app") -> None:
     # "killed by SIGTERM" (143) after a clean drain. A clean drain exits 0 (`docker stop`, systemd),
     # whether or not we are PID 1, where the kernel ignores that re-raised signal anyway.
     signal.signal(signal.SIGTERM, exit_cleanly)
-    uvicorn.run(**options(settings, app))
+    config = uvicorn.Config(**options(settings, app))
+    if config.workers > 1:
+        # uvicorn's supervisor makes its workers from this module attribute: ours run our Server.
+        multiprocess.Process = WorkerProcess  # type: ignore[misc]
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+    else:
+        server = Server(config)
+        server.run()
+        if not server.started:
+            sys.exit(3)  # uvicorn's STARTUP_FAILURE: the app did not start
 
 
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 
+from app.settings import Settings
 from tests.support.docker import docker, run_container
 
 pytestmark = pytest.mark.container
@@ -41,7 +42,7 @@ def test_runs_under_any_uid(image: str, user: str) -> None:
         assert httpx.get(f"{container.url()}/info/status").content == b'{"status":"ok"}'
 
 
-def test_docker_stop_exits_0_quickly(image: str) -> None:
+def test_docker_stop_exits_0_once_the_drain_ends(image: str) -> None:
     with run_container(image, *HARDENED) as container:
         container.wait_healthy(timeout=10)
         started = time.monotonic()
@@ -49,7 +50,9 @@ def test_docker_stop_exits_0_quickly(image: str) -> None:
         took = time.monotonic() - started
         state = container.inspect()["State"]
     assert state["ExitCode"] == 0
-    assert took < 3, f"docker stop took {took:.2f} s"
+    # With nothing in flight, the process ends soon after its drain period.
+    drain = Settings.model_fields["drain_seconds"].default
+    assert drain <= took < drain + 1.5, f"docker stop took {took:.2f} s"
 
 
 def test_healthcheck_probes_status_without_curl(image: str) -> None:

@@ -37,7 +37,9 @@ def test_64_connections_for_30s_give_no_error_and_no_non_2xx(image: str) -> None
     assert "Non-2xx" not in report, report
 
 
-def test_docker_stop_under_load_loses_no_accepted_request(image: str) -> None:
+def test_docker_stop_under_load_answers_every_request_or_refuses_its_connection(
+    image: str,
+) -> None:
     # The access log tells which requests the app handled.
     options = ("--cpus", "2", "--read-only", "--cap-drop", "ALL", "-e", "APP_ACCESS_LOG=true")
     with run_container(image, *options) as container:
@@ -60,19 +62,13 @@ def test_docker_stop_under_load_loses_no_accepted_request(image: str) -> None:
         lines = [json.loads(line) for line in container.logs().splitlines()]
     # The load's requests only: the HEALTHCHECK probes /info/status meanwhile.
     access = [line for line in lines if line["logger"] == "app.access" and line["path"] == "/"]
-    logged = {line["request_id"] for line in access}
+    counts = collections.Counter(outcomes.values())
+    print("outcomes:", counts)
     assert exit_code == 0
+    # No request was lost to the end of the drain: each was answered 200, or its connection was
+    # refused once the listener had closed (each of the 32 clients stops at its first refusal).
+    assert set(counts) == {"200", "refused"}, counts
+    assert counts["200"] > 100
+    # And every request the app handled reached its client.
     answered = {rid for rid, outcome in outcomes.items() if outcome == "200"}
-    failed = {rid: outcome for rid, outcome in outcomes.items() if outcome != "200"}
-    # Every request the app handled reached its client, and no request got a non-2xx answer.
-    lost = [
-        (line, outcomes.get(line["request_id"]))
-        for line in access
-        if line["request_id"] not in answered
-    ]
-    assert not lost, f"handled by the app but not received: {lost[:3]}"
-    assert not [o for o in failed.values() if o.isdigit()], failed
-    # What failed was never handled: refused, or closed before the server read it.
-    assert not set(failed) & logged
-    assert len(answered) > 100
-    print("outcomes:", collections.Counter(outcomes.values()))
+    assert {line["request_id"] for line in access} == answered

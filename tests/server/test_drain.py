@@ -2,6 +2,7 @@
 
 import http.client
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.server import refuse_new_connections
 from tests.support.servers import ROOT, run_server, stop_and_read_logs, wait_until
 
 pytestmark = pytest.mark.server
@@ -68,6 +70,17 @@ def test_the_shutdown_line_carries_no_request_id_even_when_sigterm_lands_in_a_re
         assert busy.result(timeout=10).status_code == 200
     [shutdown] = [line for line in logs if line["message"].startswith("shutdown started")]
     assert "request_id" not in shutdown
+
+
+def test_at_the_end_of_the_drain_the_kernel_takes_no_new_connection() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            listener.accept()[0].close()  # the port takes connections; none waits in its queue
+        refuse_new_connections(listener.fileno())
+        # The SYN is dropped, not answered: the client waits, and later finds the port closed.
+        with pytest.raises(TimeoutError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5)
 
 
 SIG_DFL_PROGRAM = """

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from app.main import create_app
-from app.server import worker_count
+from app.server import STOP_ACCEPTING_SECONDS, worker_count
 from app.settings import DEFAULT_SECRETS_DIR, Settings
 from tests.support.docker import REQUIRE_DOCKER
 from tests.support.servers import ROOT
@@ -150,9 +150,9 @@ def test_the_pod_meets_the_restricted_security_profile(
 
 
 def shutdown_seconds(env: dict[str, str] | None = None) -> float:
-    """The drain plus the graceful shutdown: how long the app may take after SIGTERM."""
+    """The drain, its last step and the graceful shutdown: the most the app takes after SIGTERM."""
     settings = make_settings(**{k.removeprefix("APP_").lower(): v for k, v in (env or {}).items()})
-    return settings.drain_seconds + settings.timeout_graceful_shutdown
+    return settings.drain_seconds + STOP_ACCEPTING_SECONDS + settings.timeout_graceful_shutdown
 
 
 def test_the_image_defaults_stop_within_docker_stop_timeout() -> None:
