@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.server import refuse_new_connections
-from tests.support.servers import ROOT, run_server, stop_and_read_logs, wait_until
+from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
 
 pytestmark = pytest.mark.server
 
@@ -99,6 +99,6 @@ asyncio.run(main())
 
 def test_sigterm_with_the_default_handler_before_still_ends_the_process() -> None:
     process = subprocess.run(
-        [sys.executable, "-c", SIG_DFL_PROGRAM], cwd=ROOT, timeout=8, capture_output=True
+        [sys.executable, "-c", SIG_DFL_PROGRAM], env=isolated_env(), timeout=8, capture_output=True
     )
     assert process.returncode == -signal.SIGTERM, process.stderr

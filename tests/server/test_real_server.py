@@ -1,14 +1,14 @@
 """A real uvicorn, started the way the image starts it, on a real socket."""
 
-import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.servers import ROOT, run_server
+from tests.support.servers import isolated_env, run_server, stop_and_read_logs
 
 pytestmark = pytest.mark.server
 
@@ -34,8 +34,7 @@ def test_no_server_header() -> None:
 def test_a_bad_setting_stops_the_start_with_one_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app.server"],
-        cwd=ROOT,
-        env={**os.environ, "APP_PORT": "eighty"},
+        env=isolated_env(APP_PORT="eighty"),
         capture_output=True,
         text=True,
         timeout=30,
@@ -58,3 +57,15 @@ def test_workers_from_web_concurrency_serve_and_stop_cleanly() -> None:
         lines = server.output().splitlines()
     started = [line for line in lines if "Started server process" in line]
     assert len(started) == 2, lines
+
+
+def test_a_developers_settings_and_env_file_do_not_reach_the_test_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("APP_LOG_FORMAT", "text")
+    (tmp_path / ".env").write_text("APP_ACCESS_LOG=false\nAPP_LOG_FORMAT=text\n")
+    monkeypatch.chdir(tmp_path)
+    with run_server(env={"APP_ACCESS_LOG": "true"}) as server:
+        httpx.get(f"{server.url}/")
+        logs = stop_and_read_logs(server)  # fails unless every line is JSON
+    assert any(line["logger"] == "app.access" for line in logs)

@@ -1,7 +1,6 @@
 """The README's run command, `docker compose up --build`: Nginx in front of two API replicas."""
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -154,19 +153,7 @@ def test_a_missing_secret_file_fails_the_start_naming_it(secret_file: Path) -> N
     }
     stack = Stack(project="fastapi-app-test-missing-secret", env=env)
     try:
-        result = docker(
-            "compose",
-            "--project-directory",
-            str(ROOT),
-            "-p",
-            stack.project,
-            "up",
-            "--detach",
-            "--wait",
-            check=False,
-            env=env,
-            timeout=300,
-        )
+        result = stack.run("up", "--detach", "--wait", check=False, timeout=300)
         assert result.returncode != 0
         assert str(missing) in result.stderr
         running = [c for c in stack.containers("api") if c.inspect()["State"]["Running"]]
@@ -181,8 +168,9 @@ def test_rolling_replacement_under_load_fails_no_request(stack: Stack) -> None:
         load.wait_flowing()
         subprocess.run(
             [str(ROOT / "deploy" / "rollout"), "-p", stack.project],
+            cwd=ROOT,  # where its README command runs it
             check=True,
-            env={**os.environ, **stack.env},
+            env=stack.environ,
             capture_output=True,
             timeout=300,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.compose import compose_env
 from tests.support.docker import docker
 from tests.support.servers import ROOT, free_port, wait_until
 
@@ -41,7 +42,17 @@ def says(url: str, text: bytes) -> bool:
 
 def test_the_production_stack_does_not_load_dev_mode() -> None:
     assert not (ROOT / "compose.override.yml").exists()
-    config = docker("compose", "--project-directory", str(ROOT), "config", "--format", "json")
+    config = docker(
+        "compose",
+        "--project-directory",
+        str(ROOT),
+        "--env-file",
+        os.devnull,
+        "config",
+        "--format",
+        "json",
+        env=compose_env({}),
+    )
     api = json.loads(config.stdout)["services"]["api"]
     assert api.get("command") is None  # the image's CMD
     assert api["read_only"] is True
@@ -50,12 +61,13 @@ def test_the_production_stack_does_not_load_dev_mode() -> None:
 def test_watch_reloads_an_edit(tmp_path: Path) -> None:
     repo = copy_of_the_repository(tmp_path)
     port = free_port()
-    env = {
-        **os.environ,
-        "PROXY_PORT": str(port),
-        "API_IMAGE": "fastapi-app:dev-test",
-        "BACKEND_SUBNET": "172.31.247.0/24",
-    }
+    env = compose_env(
+        {
+            "PROXY_PORT": str(port),
+            "API_IMAGE": "fastapi-app:dev-test",
+            "BACKEND_SUBNET": "172.31.247.0/24",
+        }
+    )
     command = [
         "docker",
         "compose",

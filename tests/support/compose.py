@@ -1,5 +1,8 @@
 """The Compose stack under a unique project name; always taken down with networks and volumes."""
 
+import os
+import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,15 +11,39 @@ from dataclasses import dataclass, field
 from tests.support.docker import Container, docker
 from tests.support.servers import ROOT
 
+# What a developer may set on purpose for the tests (docs/testing.md): the images to build on.
+KNOBS = {"PYTHON_IMAGE", "PROXY_IMAGE"}
+
+
+def compose_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a `docker compose` a test runs: this process's without the stack's own
+    variables (a developer's API_REPLICAS or PROXY_PORT), the images kept; then `env`."""
+    variables = set(re.findall(r"\$\{(\w+)", (ROOT / "compose.yml").read_text())) - KNOBS
+    inherited = {name: value for name, value in os.environ.items() if name not in variables}
+    return {**inherited, **env}
+
 
 @dataclass
 class Stack:
     project: str
     env: dict[str, str] = field(default_factory=dict)
 
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """`docker compose` on this project; a developer's .env is not read (`--env-file`)."""
+        command = ["compose", "--project-directory", str(ROOT), "--env-file", os.devnull]
+        return docker(
+            *command, "-p", self.project, *args, check=check, timeout=timeout, env=self.environ
+        )
+
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> str:
-        command = ["compose", "--project-directory", str(ROOT), "-p", self.project, *args]
-        return docker(*command, check=check, timeout=timeout, env=self.env).stdout
+        return self.run(*args, check=check, timeout=timeout).stdout
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The whole environment of this stack's commands (compose, deploy/rollout)."""
+        return compose_env(self.env)
 
     def leftovers(self) -> list[str]:
         """Containers, networks and volumes still labelled with this project."""

@@ -22,13 +22,13 @@ REQUIRE_DOCKER = os.environ.get("FASTAPI_APP_REQUIRE_DOCKER") == "1"
 def docker(
     *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the docker CLI; `env` is added to this process's environment."""
+    """Run the docker CLI, in `env` when given (the whole environment), else in this process's."""
     result = subprocess.run(
         ["docker", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env=env,
     )
     if check and result.returncode:
         raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")

@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
+
+
+def isolated_env(**values: str) -> dict[str, str]:
+    """The environment of a process a test starts: this one's without any of the app's settings
+    (a developer's APP_* or WEB_CONCURRENCY), the repository importable, then `values`."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("APP_") and name != "WEB_CONCURRENCY"
+    }
+    return {**inherited, "PYTHONPATH": str(ROOT), **values}
 
 
 @dataclass
@@ -61,16 +74,19 @@ def run_server(
 ) -> Iterator[Server]:
     """Run `python -m <module>` on a free port with `env` added; stop it in every case."""
     port = free_port()
-    full_env = {
-        **os.environ,
-        "APP_HOST": "127.0.0.1",
-        "APP_PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
+    # Its own working directory, and an empty secrets directory: no .env, no secret of the machine.
+    workdir = Path(tempfile.mkdtemp(prefix="fastapi-app-server-"))
+    (workdir / "secrets").mkdir()
+    full_env = isolated_env(
+        APP_HOST="127.0.0.1",
+        APP_PORT=str(port),
+        APP_SECRETS_DIR=str(workdir / "secrets"),
+        PYTHONUNBUFFERED="1",
         **(env or {}),
-    }
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", module],
-        cwd=ROOT,
+        cwd=workdir,
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -89,6 +105,7 @@ def run_server(
         process.wait(timeout=10)
         if process.stdout:
             process.stdout.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def exchange(port: int, data: bytes, timeout: float = 5) -> bytes:
