@@ -103,12 +103,11 @@ class Server(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         deadline = time.monotonic() + STOP_ACCEPTING_SECONDS
-        for server in self.servers:
-            for listener in server.sockets:
-                refuse_new_connections(listener.fileno())
+        listeners = [listener for server in self.servers for listener in server.sockets]
+        for listener in listeners:
+            refuse_new_connections(listener.fileno())
         # The event loop accepts what is queued; the listener closes when none waits, so the kernel
         # resets none.
-        listeners = [listener for server in self.servers for listener in server.sockets]
         await asyncio.sleep(STOP_ACCEPTING_SECONDS / 10)
         while select.select(listeners, [], [], 0)[0] and time.monotonic() < deadline:
             await asyncio.sleep(0.005)

@@ -12,6 +12,9 @@ OURS, TUTORIAL = "ours (auto workers)", "tutorial"
 OURS_1W, BARE_1W = "ours (1 worker)", "bare FastAPI (1 worker)"
 ASYNCIO_1W, CEILING_1W = "ours (1 worker, asyncio loop)", "raw ASGI ceiling (1 worker)"
 ACCESS_LOG_1W = "ours (1 worker, access log on)"
+REPLICA = "stack: one API replica, direct (its loopback)"
+PROXY = "stack: through the proxy (its loopback)"
+PUBLISHED = "stack: through the published port (host loopback)"
 
 
 def fmt(value: float | None, digits: int = 0, unit: str = "") -> str:
@@ -54,7 +57,39 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     rows.append(("rebuild after a one-line change < 5 s", f"{rebuild:.1f} s", rebuild < 5))
     per_worker = s[OURS]["idle_mib"] / s[OURS]["workers"]
     rows.append(("idle memory per worker < 60 MB", f"{per_worker:.0f} MiB", per_worker < 60))
+    stack = s[PROXY]["/"]["rps"] / s[REPLICA]["/"]["rps"]
+    rows.append(
+        (
+            "`GET /` req/s, the stack through the proxy / one replica direct >= 0.6, access log on",
+            f"{stack:.2f}x",
+            stack >= 0.6,
+        )
+    )
+    failed = [failed_requests(r) for r in results["rollouts"]]
+    rows.append(
+        (
+            f"`deploy/rollout` under 64 connections through the proxy: 0 failed requests, "
+            f"each of {len(failed)} runs",
+            " / ".join(map(str, failed)),
+            not any(failed),
+        )
+    )
+    stops = results["stops_under_load"]
+    lost = [s["read_errors"] + s["timeout_errors"] + s["non_2xx"] for s in stops]
+    rows.append(
+        (
+            "`docker stop` under 32 keep-alive connections, no proxy: 0 read, timeout, non-2xx; "
+            f"exit 0, each of {len(stops)} runs",
+            " / ".join(map(str, lost)),
+            not any(lost) and all(s["exit_code"] == 0 for s in stops),
+        )
+    )
     return rows
+
+
+def failed_requests(figures: dict[str, Any]) -> int:
+    """Requests that did not get a 2xx: every socket error, and every other status."""
+    return int(figures["errors"] + figures["non_2xx"])
 
 
 def table(results: dict[str, Any]) -> str:
@@ -63,9 +98,10 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
         f"kernel {m['kernel']}, Docker {m['docker']}; base `{settings['python_image']}`; "
-        f"every container under `--cpus {settings['cpus']}`, wrk with {settings['connections']} "
-        f"connections on the container's loopback, median of {settings['rounds']} alternating "
-        f"rounds of {settings['duration_s']:g} s.",
+        f"each single container under `--cpus {settings['cpus']}`, the stack as `compose.yml` "
+        f"has it; wrk with {settings['connections']} connections from the measured container's "
+        f"loopback (unless the row says otherwise), median of {settings['rounds']} rounds of "
+        f"{settings['duration_s']:g} s.",
         "",
         "| variant | `GET /` req/s | p50 | p99 | `GET /info/status` req/s | p50 | p99 "
         "| idle memory | healthy after | `docker stop` |",
@@ -109,7 +145,17 @@ def table(results: dict[str, Any]) -> str:
     access_log = 1 - s[ACCESS_LOG_1W]["/"]["rps"] / s[OURS_1W]["/"]["rps"]
     ours_share = s[OURS_1W]["/"]["rps"] / ceiling
     bare_share = s[BARE_1W]["/"]["rps"] / ceiling
+    published = s[PUBLISHED]["/"]["rps"] / s[REPLICA]["/"]["rps"]
+    rollout_s = max(r["rollout_s"] for r in results["rollouts"])
+    stops = results["stops_under_load"]
+    refused = " / ".join(str(s["write_errors"]) for s in stops)
     lines += [
+        "",
+        f"The stack: two replicas (`--cpus 1`, one worker each) behind the proxy. Through the "
+        f"published port a client on the host also pays Docker's userland proxy: "
+        f"{published:.2f}x of one replica direct. Rollouts took up to {rollout_s:.0f} s. In the "
+        f"stops under load, wrk counted {refused} refused reconnections (it reports them as write "
+        f"errors) once the drain had ended and the listener had closed: expected.",
         "",
         f"Share of the raw ASGI ceiling (1 worker, `GET /`): ours {ours_share:.0%}, bare FastAPI "
         f"{bare_share:.0%}. uvloop against asyncio, ours with 1 worker: {uvloop:+.0%} req/s on "

@@ -3,7 +3,11 @@
     uv run python -m bench.run [--rounds 3] [--duration 8] [--out bench/results]
 
 Needs a Docker engine, wrk and nsenter (root): load is sent to each container on its own loopback,
-inside its network namespace. Builds are measured cold: the harness prunes Docker's build cache.
+inside its network namespace. Cold builds are `docker build --no-cache` (every layer built again;
+the harness deletes no build cache, so uv's download cache mount stays warm). Then the Compose
+stack (`compose.yml`, as `docker compose up --build` runs it): one replica direct, the proxy from
+its own loopback and through the published port, side by side; `docker stop` of one container under
+32 keep-alive connections; and `deploy/rollout` under load through the proxy.
 Writes results.json (every figure), results.md (the table) and chart.png under --out.
 """
 
@@ -13,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -22,11 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.settings import Settings
+from tests.support.compose import Stack, compose_up
+from tests.support.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "bench" / "apps"
 TUTORIAL = ROOT / "bench" / "tutorial"
 DEFAULT_BASE = os.environ.get("PYTHON_IMAGE", "python:3.13.5-alpine3.22")
 PATHS = ("/", "/info/status")
+SOCKET_ERRORS = ("connect", "read", "write", "timeout")
 # uvicorn as app.server runs it, for the apps that are not fastapi-app's own.
 UVICORN = [
     "python",
@@ -109,11 +119,14 @@ def image_size(image: str) -> int:
 # Builds ---------------------------------------------------------------------------------------
 
 
-def timed_build(context: Path, tag: str, base: str, dockerfile: Path | None = None) -> float:
+def timed_build(
+    context: Path, tag: str, base: str, dockerfile: Path | None = None, *options: str
+) -> float:
     started = time.monotonic()
     docker(
         "build",
         "-q",
+        *options,
         "--build-arg",
         f"PYTHON_IMAGE={base}",
         "-t",
@@ -141,8 +154,7 @@ def measure_builds(base: str) -> dict[str, dict[str, float]]:
                     ".venv", ".git", "__pycache__", "bench", "tests", ".*cache"
                 ),
             )
-            docker("builder", "prune", "-af")
-            cold = timed_build(context, f"bench-build-{name}", base)
+            cold = timed_build(context, f"bench-build-{name}", base, None, "--no-cache")
             target = context / app_file
             target.write_text(target.read_text().replace("Hello World", "Hello, World"))
             rebuild = timed_build(context, f"bench-build-{name}", base)
@@ -184,25 +196,26 @@ def wait_healthy(container: str, timeout: float) -> float | None:
     return None
 
 
-def wrk(container: str, path: str, seconds: int) -> dict[str, float]:
-    command = netns(
-        container,
-        "wrk",
-        "-t1",
-        "-c64",
-        f"-d{seconds}s",
-        "--latency",
-        f"http://127.0.0.1:8000{path}",
-    )
-    report = run(*command).stdout
+def wrk(container: str | None, url: str, seconds: int, connections: int = 64) -> dict[str, float]:
+    """wrk on `url`, from the container's network namespace (None: from the host)."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    return wrk_figures(run(*(netns(container, *command) if container else command)).stdout)
+
+
+def wrk_figures(report: str) -> dict[str, float]:
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", report, re.M))
-    errors = re.search(r"Socket errors: (.*)", report)
+    errors = dict(re.findall(r"(connect|read|write|timeout) (\d+)", report))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
     return {
+        "requests": int(re.search(r"(\d+) requests in", report).group(1)),  # type: ignore[union-attr]
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1)),  # type: ignore[union-attr]
         "p50_ms": to_ms(latency["50"]),
         "p99_ms": to_ms(latency["99"]),
-        "errors": 0 if errors is None else sum(map(int, re.findall(r"\d+", errors.group(1)))),
+        "errors": sum(int(n) for n in errors.values()),
+        **{
+            f"{kind}_errors": int(errors.get(kind, 0))
+            for kind in ("connect", "read", "write", "timeout")
+        },
         "non_2xx": 0 if non_2xx is None else int(non_2xx.group(1)),
     }
 
@@ -230,14 +243,92 @@ def measure_variant(variant: Variant, seconds: int) -> dict[str, Any]:
         time.sleep(1)  # settle before reading idle memory: not a readiness wait
         figures["idle_mib"] = memory_mib(container)
         for path in PATHS:
-            wrk(container, path, 1)  # warm-up
-            figures[path] = wrk(container, path, seconds)
+            wrk(container, f"http://127.0.0.1:8000{path}", 1)  # warm-up
+            figures[path] = wrk(container, f"http://127.0.0.1:8000{path}", seconds)
         if variant.healthcheck:
             stop_started = time.monotonic()
             docker("stop", container)
             figures["stop_s"] = time.monotonic() - stop_started
             figures["exit_code"] = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
         return figures
+    finally:
+        docker("rm", "-f", container)
+
+
+# The stack and shutdown under load --------------------------------------------------------------
+
+REPLICA = "stack: one API replica, direct (its loopback)"
+PROXY = "stack: through the proxy (its loopback)"
+PUBLISHED = "stack: through the published port (host loopback)"
+
+
+def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
+    """compose.yml as `docker compose up --build` runs it: the rows of each round, and rollouts."""
+    env = {
+        "PROXY_PORT": str(free_port()),
+        "API_IMAGE": "bench-stack-api",
+        "BACKEND_SUBNET": "172.31.253.0/24",
+    }
+    with compose_up(env) as stack:
+        replica = stack.containers("api")[0].id
+        proxy = stack.containers("proxy")[0].id
+        targets = {
+            REPLICA: (replica, replica, "http://127.0.0.1:8000"),
+            PROXY: (proxy, proxy, "http://127.0.0.1:8080"),
+            # Through docker-proxy, as a client on the host reaches it.
+            PUBLISHED: (None, proxy, stack.url),
+        }
+        per_round = []
+        for _ in range(rounds):
+            figures: dict[str, dict[str, Any]] = {}
+            for name, (namespace, container, url) in targets.items():
+                entry: dict[str, Any] = {"idle_mib": memory_mib(container)}
+                for path in PATHS:
+                    wrk(namespace, f"{url}{path}", 1)  # warm-up
+                    entry[path] = wrk(namespace, f"{url}{path}", seconds)
+                figures[name] = entry
+            per_round.append(figures)
+        runs = [rollout_under_load(stack) for _ in range(rollouts)]
+    return {"rounds": per_round, "rollouts": runs}
+
+
+def rollout_under_load(stack: Stack) -> dict[str, float]:
+    """`deploy/rollout` while wrk keeps 64 connections busy through the published port."""
+    command = ["wrk", "-t1", "-c64", "-d600s", "--latency", f"{stack.url}/"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as load:
+        try:
+            time.sleep(1)  # the load flows before the rollout starts
+            started = time.monotonic()
+            run("deploy/rollout", "-p", stack.project, env=stack.environ, cwd=ROOT)
+            took = time.monotonic() - started
+            time.sleep(1)  # and on the new replicas after it
+        finally:
+            load.send_signal(signal.SIGINT)  # wrk prints its report and exits
+        report, _ = load.communicate(timeout=60)
+    return {**wrk_figures(report), "rollout_s": took}
+
+
+def stop_under_load(image: str) -> dict[str, float]:
+    """`docker stop` of one container (2 workers, no proxy) under 32 keep-alive connections.
+
+    wrk reconnects at once when refused, and counts each refused connection as a write error:
+    once the drain has ended and the listener is closed, those are expected.
+    """
+    container = start(Variant("stop under load", image, 2))
+    try:
+        wait_healthy(container, timeout=10)
+        seconds = Settings.model_fields["drain_seconds"].default + 3
+        command = netns(container, "wrk", "-t1", "-c32", f"-d{seconds:g}s", "--latency")
+        with subprocess.Popen(
+            [*command, "http://127.0.0.1:8000/"], stdout=subprocess.PIPE, text=True
+        ) as load:
+            time.sleep(1)  # the load flows before the stop
+            started = time.monotonic()
+            docker("stop", container)
+            took = time.monotonic() - started
+            report, _ = load.communicate(timeout=60)
+        exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
+        return {**wrk_figures(report), "stop_s": took, "exit_code": exit_code}
     finally:
         docker("rm", "-f", container)
 
@@ -250,17 +341,16 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def summarise(rounds: list[dict[str, dict[str, Any]]], variants: list[Variant]) -> dict[str, Any]:
+def summarise(rounds: list[dict[str, dict[str, Any]]], workers: dict[str, int]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for variant in variants:
-        name = variant.name
+    for name in rounds[0]:
         per_round = [r[name] for r in rounds]
         entry: dict[str, Any] = {
             key: median([r.get(key) for r in per_round])
             for key in ("healthy_s", "idle_mib", "stop_s")
         }
         entry["exit_codes"] = sorted({r["exit_code"] for r in per_round if "exit_code" in r})
-        entry["workers"] = variant.workers
+        entry["workers"] = workers[name]
         for path in PATHS:
             entry[path] = {
                 key: median([r[path][key] for r in per_round])
@@ -295,6 +385,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8, help="seconds of load per wrk run")
     parser.add_argument("--python-image", default=DEFAULT_BASE)
+    parser.add_argument("--rollouts", type=int, default=5, help="rollouts under load")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
@@ -319,6 +410,11 @@ def main() -> None:
         turn = number % len(all_variants)
         order = all_variants[turn:] + all_variants[:turn]
         rounds.append({v.name: measure_variant(v, args.duration) for v in order})
+    stack = measure_stack(args.rounds, args.duration, args.rollouts)
+    for figures, stack_figures in zip(rounds, stack["rounds"], strict=True):
+        figures.update(stack_figures)
+    workers = {v.name: v.workers for v in all_variants} | {REPLICA: 1, PROXY: 1, PUBLISHED: 1}
+    stops = [stop_under_load(ours) for _ in range(args.rounds)]
     base_size = image_size(base)
     results = {
         "machine": machine(),
@@ -339,8 +435,10 @@ def main() -> None:
         "base_mb": base_size / 1e6,
         "builds": builds,
         "tutorial_has_curl": not no_curl,
-        "summary": summarise(rounds, all_variants),
+        "summary": summarise(rounds, workers),
         "rounds": rounds,
+        "rollouts": stack["rollouts"],
+        "stops_under_load": stops,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

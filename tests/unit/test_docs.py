@@ -1,7 +1,11 @@
-"""The README cannot drift from the code: its settings table is the Settings class."""
+"""The docs cannot drift from the code: their tables are the code's, their links lead somewhere."""
+
+import re
 
 from app.settings import Settings, variable
 from tests.support.servers import ROOT
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def settings_table() -> str:
@@ -12,12 +16,38 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def test_readme_documents_every_setting() -> None:
+def test_the_configuration_page_documents_every_setting() -> None:
     table = settings_table()
-    assert table in (ROOT / "README.md").read_text(), f"paste this table into README.md:\n{table}"
+    page = ROOT / "docs" / "configuration.md"
+    assert table in page.read_text(), f"paste this table into {page}:\n{table}"
 
 
-def test_readme_shows_the_latest_benchmark_table() -> None:
+def test_the_stack_page_documents_every_compose_variable_with_its_default() -> None:
+    compose = (ROOT / "compose.yml").read_text()
+    variables = dict(re.findall(r"\$\{(\w+):[-?]([^}]*)\}", compose))
+    page = (ROOT / "docs" / "stack.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*?) \|", page, re.M))
+    for name, default in variables.items():
+        assert name in rows, f"docs/stack.md has no row for {name}"
+        assert rows[name].startswith(f"`{default}`"), (name, rows[name], default)
+
+
+def test_every_link_between_pages_leads_to_a_file_and_a_heading() -> None:
+    for page in DOCS:
+        for target, anchor in re.findall(
+            r"\]\((?!https?:)([^)#]*)(?:#([^)]*))?\)", page.read_text()
+        ):
+            path = (page.parent / target).resolve() if target else page
+            assert path.exists(), f"{page.name}: {target}"
+            if anchor and path.suffix == ".md":
+                headings = re.findall(r"^#+ (.*)$", path.read_text(), re.M)
+                slugs = {
+                    re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings
+                }
+                assert anchor in slugs, f"{page.name}: #{anchor} not in {path.name}"
+
+
+def test_the_readme_shows_the_latest_benchmark_table() -> None:
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("<!-- bench:start -->\n", 1)[1].split("<!-- bench:end -->", 1)[0]
     assert shown == (ROOT / "bench" / "results" / "results.md").read_text()
