@@ -9,15 +9,10 @@ import sys
 
 import pytest
 
-from tests.support.docker import Container, docker, run_container
+from tests.support.docker import docker, in_netns, run_container
 from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.container
-
-
-def in_netns(container: Container, *command: str) -> list[str]:
-    pid = str(container.inspect()["State"]["Pid"])
-    return ["nsenter", "--target", pid, "--net", *command]
 
 
 def test_64_connections_for_30s_give_no_error_and_no_non_2xx(image: str) -> None:

@@ -89,6 +89,12 @@ class Container:
         return time.monotonic() - start
 
 
+def in_netns(container: Container, *command: str) -> list[str]:
+    """`command` run inside the container's network namespace (nsenter: root only)."""
+    pid = str(container.inspect()["State"]["Pid"])
+    return ["nsenter", "--target", pid, "--net", *command]
+
+
 @contextmanager
 def run_container(image: str, *options: str, command: tuple[str, ...] = ()) -> Iterator[Container]:
     """`docker run -d` with a unique name and a random host port; removed in every case."""

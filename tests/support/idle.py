@@ -1,0 +1,105 @@
+"""Many idle keep-alive clients: connections that have had one answer and then wait.
+
+    with IdleClients("127.0.0.1", port, 10_000) as idle:   # opened, each answered once
+        ...                                               # they wait, open
+        idle.check()                                      # one more request on each
+
+`idle.errors` counts every failure by its kind: a connection refused, reset or closed, a timeout, or
+an answer other than 200.
+"""
+
+import asyncio
+import json
+import resource
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Iterable
+from types import TracebackType
+
+REQUEST = b"GET /healthz HTTP/1.1\r\nHost: idle-client\r\n\r\n"
+
+
+class IdleClients:
+    def __init__(self, host: str, port: int, count: int, at_once: int = 200) -> None:
+        self.host, self.port, self.count = host, port, count
+        self.limit = asyncio.Semaphore(at_once)
+        self.loop = asyncio.new_event_loop()
+        self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.errors: Counter[str] = Counter()
+        self.answered = 0
+
+    def __enter__(self) -> "IdleClients":
+        # One descriptor per connection: raise this process's limit as far as the machine allows.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < self.count + 1000:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, self.count + 1000), hard))
+        self.loop.run_until_complete(self.all(self.open_one() for _ in range(self.count)))
+        return self
+
+    def check(self) -> None:
+        """Send one more request on every connection still open, and read its answer."""
+        self.loop.run_until_complete(self.all(self.check_one(*s) for s in self.streams))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for _, writer in self.streams:
+            writer.close()
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
+
+    async def all(self, jobs: Iterable[Awaitable[object]]) -> None:
+        await asyncio.gather(*jobs)
+
+    async def open_one(self) -> None:
+        async with self.limit:
+            try:
+                stream = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 10)
+            except (OSError, TimeoutError) as error:
+                self.errors[type(error).__name__] += 1
+                return
+            if await self.exchange(*stream):
+                self.streams.append(stream)
+
+    async def check_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with self.limit:
+            await self.exchange(reader, writer)
+
+    async def exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            writer.write(REQUEST)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await asyncio.wait_for(reader.readexactly(length), 10)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, StopIteration) as error:
+            self.errors[type(error).__name__] += 1
+            return False
+        if not head.startswith(b"HTTP/1.1 200 "):
+            self.errors[head.split(b"\r\n", 1)[0].decode()] += 1
+            return False
+        self.answered += 1
+        return True
+
+
+def main() -> None:
+    """`python -m tests.support.idle HOST PORT COUNT`, for a test to run in another network
+    namespace: prints the first outcome as JSON once the connections are open, checks them again
+    when a line comes on stdin, prints that outcome, and exits."""
+    host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with IdleClients(host, port, count) as idle:
+        print(json.dumps({"answered": idle.answered, "errors": idle.errors}), flush=True)
+        sys.stdin.readline()
+        idle.check()
+        print(json.dumps({"answered": idle.answered, "errors": idle.errors}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
