@@ -99,13 +99,20 @@ class Server(uvicorn.Server):
     taking new connections (refuse_new_connections), what is queued is accepted, the listener
     closes once its queue is empty, and the requests already on their way are answered, each with
     `Connection: close` as in the whole drain.
+
+    A worker of several shares its listening socket with the others: there the supervisor makes
+    the kernel stop taking connections (Supervisor), not the worker, which may be retiring alone.
     """
+
+    # False in a worker of several (WorkerProcess).
+    owns_listener = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         deadline = time.monotonic() + STOP_ACCEPTING_SECONDS
         listeners = [listener for server in self.servers for listener in server.sockets]
-        for listener in listeners:
-            refuse_new_connections(listener.fileno())
+        if self.owns_listener:
+            for listener in listeners:
+                refuse_new_connections(listener.fileno())
         # The event loop accepts what is queued; the listener closes when none waits, so the kernel
         # resets none.
         await asyncio.sleep(STOP_ACCEPTING_SECONDS / 10)
@@ -165,15 +172,27 @@ def busy(connection: Any) -> bool:
 
 
 class Supervisor(multiprocess.Multiprocess):
-    """uvicorn's supervisor of several workers, whose workers run our Server."""
+    """uvicorn's supervisor of several workers, whose workers run our Server.
+
+    When it stops them all, it does the first part of their drain's last step for them, on the
+    listening socket they share: a worker retired alone (SIGHUP's restart, SIGTTOU) must leave it
+    taking connections for the others.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], drain: float) -> None:
+        super().__init__(config, sockets)
+        self.drain = drain
 
     def terminate_all(self) -> None:
-        # The workers hold the listening socket too: the last of them to close it closes it, once
-        # no connection waits in its queue (Server.shutdown). The supervisor's copy would keep it
-        # open, and connections would queue up until the supervisor exits, to be reset then.
+        super().terminate_all()  # SIGTERM: every worker drains, still serving
+        # A little before the workers' drains end, the kernel stops taking new connections; each
+        # worker then accepts what is queued and closes its copy once the queue is empty. The
+        # supervisor's copy goes too: it would keep the socket open, connections queuing up until
+        # the supervisor exits, to be reset then.
+        time.sleep(max(0.0, self.drain - 0.1))
         for sock in self.sockets:
+            refuse_new_connections(sock.fileno())
             sock.close()
-        super().terminate_all()
 
 
 class WorkerProcess(multiprocess.Process):
@@ -183,6 +202,7 @@ class WorkerProcess(multiprocess.Process):
     def server(self) -> uvicorn.Server:
         if self._server is None:
             self._server = Server(config=self.config)
+            self._server.owns_listener = False
         return self._server
 
 
@@ -199,7 +219,7 @@ def main(app: str = "app.main:create_app") -> None:
     if config.workers > 1:
         # uvicorn's supervisor makes its workers from this module attribute: ours run our Server.
         multiprocess.Process = WorkerProcess  # type: ignore[misc]
-        Supervisor(config, sockets=[config.bind_socket()]).run()
+        Supervisor(config, [config.bind_socket()], settings.drain_seconds).run()
     else:
         server = Server(config)
         server.run()

@@ -102,3 +102,15 @@ def test_sigterm_with_the_default_handler_before_still_ends_the_process() -> Non
         [sys.executable, "-c", SIG_DFL_PROGRAM], env=isolated_env(), timeout=8, capture_output=True
     )
     assert process.returncode == -signal.SIGTERM, process.stderr
+
+
+def test_a_worker_retired_alone_leaves_the_shared_port_taking_connections() -> None:
+    env = {"WEB_CONCURRENCY": "2", "APP_DRAIN_SECONDS": "1"}
+    with run_server(env=env) as server:
+        server.process.send_signal(signal.SIGHUP)  # uvicorn replaces its workers one by one
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # every new connection is served all along
+            assert httpx.get(f"{server.url}/info/status", timeout=2).status_code == 200
+        logs = stop_and_read_logs(server)
+    started = [line for line in logs if line["message"].startswith("Started server process")]
+    assert len(started) == 4  # two workers, then their two replacements
