@@ -13,6 +13,8 @@ from tests.support.servers import ROOT
 pytestmark = pytest.mark.bench
 
 
+# The harness is allowed its 900 s, over the suite's 300 s per test.
+@pytest.mark.timeout(960)
 def test_the_harness_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     require_engine()
     result = subprocess.run(

@@ -192,3 +192,12 @@ def test_stopping_one_of_two_replicas_under_load_fails_no_request(stack: Stack) 
     finally:
         docker("start", first.id)
         first.wait_healthy(timeout=30)
+
+
+def test_the_api_can_write_temporary_files_on_its_read_only_root(stack: Stack) -> None:
+    for container in stack.containers("api"):
+        write = container.exec(
+            "python", "-c", "import tempfile; tempfile.TemporaryFile().write(b'x')"
+        )
+        assert write.returncode == 0, write.stderr
+        assert container.exec("python", "-c", "open('/app/x', 'w')").returncode != 0
