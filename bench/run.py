@@ -29,6 +29,7 @@ from typing import Any
 
 from app.settings import Settings
 from tests.support.compose import Stack, compose_up
+from tests.support.docker import Container, in_netns
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,8 +174,8 @@ def start(variant: Variant) -> str:
 
 
 def netns(container: str, *command: str) -> list[str]:
-    pid = docker("inspect", "-f", "{{.State.Pid}}", container)
-    return ["nsenter", "--target", pid, "--net", *command]
+    """`command` inside the container's network namespace: the tests' helper, by container id."""
+    return in_netns(Container(container), *command)
 
 
 def wait_listening(container: str, timeout: float = 30) -> None:
