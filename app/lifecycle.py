@@ -20,6 +20,9 @@ logger = logging.getLogger("app.lifecycle")
 
 draining = threading.Event()
 
+# The drain's end, until it comes: a second SIGTERM, or SIGINT, passes on at once and cancels it.
+drain_end: list[asyncio.TimerHandle] = []
+
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
@@ -57,9 +60,11 @@ def start_drain(
             "their answer), then requests in flight finish",
             seconds,
         )
-        loop.call_later(seconds, pass_on, signum, previous)
+        drain_end.append(loop.call_later(seconds, pass_on, signum, previous))
     else:
         logger.info("shutdown started: readiness now fails, requests in flight finish")
+        while drain_end:
+            drain_end.pop().cancel()
         pass_on(signum, previous)
 
 

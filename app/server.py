@@ -3,6 +3,7 @@
 import asyncio
 import ctypes
 import fcntl
+import logging
 import math
 import os
 import select
@@ -21,6 +22,8 @@ from uvicorn.supervisors import multiprocess
 
 from app import logs
 from app.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("app.server")
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -120,8 +123,8 @@ class Server(uvicorn.Server):
             await asyncio.sleep(0.005)
         for server in self.servers:
             server.close()
-        # A connection is left to uvicorn once it has been idle for a moment: one accepted just
-        # before the listener closed may not have received its request yet.
+        # A connection is left to uvicorn once it has been idle for a moment after a request: one
+        # accepted just before the listener closed may not have received its first request yet.
         quiet_since = None
         while time.monotonic() < deadline:
             if any(map(busy, self.server_state.connections)):
@@ -134,34 +137,65 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-# A classic BPF program of one instruction, "return 0": every packet is dropped.
-DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # BPF_RET | BPF_K, k = 0
+# A classic BPF program for a listening socket, which sees each TCP segment from its TCP header:
+# a new connection attempt (SYN without ACK) is dropped, every other segment goes through, so a
+# handshake the kernel has already answered still completes and is queued, never left half-open.
+REFUSE_SYN = b"".join(
+    struct.pack("HBBI", code, jump_true, jump_false, k)
+    for code, jump_true, jump_false, k in (
+        (0x30, 0, 0, 13),  # BPF_LD | BPF_B | BPF_ABS: the byte of TCP flags
+        (0x54, 0, 0, 0x12),  # BPF_ALU | BPF_AND | BPF_K: its SYN and ACK bits
+        (0x15, 0, 1, 0x02),  # BPF_JMP | BPF_JEQ | BPF_K: SYN alone? next; else skip one
+        (0x06, 0, 0, 0),  # BPF_RET | BPF_K: drop
+        (0x06, 0, 0, 0xFFFFFFFF),  # BPF_RET | BPF_K: keep the whole segment
+    )
+)
 SO_ATTACH_FILTER = 26  # Linux; not in Python's socket module
 
 
-def refuse_new_connections(fd: int) -> None:
-    """Make the kernel drop new connection attempts to the listening socket `fd`.
+def refuse_new_connections(fd: int) -> bool:
+    """Make the kernel drop new connection attempts to the listening socket `fd`; say if it does.
 
     Their clients send their SYN again a second later and find the port closed: refused, cleanly.
-    Where socket filters do not exist (not Linux), the backlog shrinks to one place instead.
+    Where the kernel refuses this process a socket filter (not Linux; some hardened kernels ask for
+    CAP_NET_ADMIN, which the container does not have), the queue shrinks to one place instead, and
+    a client that connects just as the listener closes may read a reset rather than a refusal.
     """
     # asyncio's socket wrapper has neither setsockopt for this nor listen(); a duplicate has.
     with socket.socket(fileno=os.dup(fd)) as sock:
-        program = ctypes.create_string_buffer(DROP_ALL)
-        try:
-            sock.setsockopt(
-                socket.SOL_SOCKET,
-                SO_ATTACH_FILTER,
-                struct.pack("HP", 1, ctypes.addressof(program)),
-            )
-        except OSError:
-            sock.listen(0)
+        if attach_refuse_syn(sock):
+            return True
+        sock.listen(0)
+        return False
+
+
+def attach_refuse_syn(sock: socket.socket) -> bool:
+    program = ctypes.create_string_buffer(REFUSE_SYN)
+    try:
+        sock.setsockopt(
+            socket.SOL_SOCKET,
+            SO_ATTACH_FILTER,
+            struct.pack("HP", len(REFUSE_SYN) // 8, ctypes.addressof(program)),
+        )
+    except OSError:
+        return False
+    return True
+
+
+def socket_filters_allowed() -> bool:
+    """Whether this process may attach the drain's last filter (refuse_new_connections)."""
+    with socket.socket() as probe:
+        return attach_refuse_syn(probe)
 
 
 def busy(connection: Any) -> bool:
-    """Whether a connection has a request in progress, or bytes of one not read yet."""
+    """Whether a connection has a request in progress, bytes of one not read yet, or none yet.
+
+    A connection with no request yet has just been accepted: its client, which the kernel answered
+    at once, may take a while (a busy machine) to send its first request; uvicorn would close it.
+    """
     cycle = getattr(connection, "cycle", None)
-    if cycle is not None and not cycle.response_complete:
+    if cycle is None or not cycle.response_complete:
         return True
     transport = getattr(connection, "transport", None)
     sock = transport.get_extra_info("socket") if transport is not None else None
@@ -215,7 +249,12 @@ def main(app: str = "app.main:create_app") -> None:
     # "killed by SIGTERM" (143) after a clean drain. A clean drain exits 0 (`docker stop`, systemd),
     # whether or not we are PID 1, where the kernel ignores that re-raised signal anyway.
     signal.signal(signal.SIGTERM, exit_cleanly)
-    config = uvicorn.Config(**options(settings, app))
+    config = uvicorn.Config(**options(settings, app))  # configures logging too
+    if not socket_filters_allowed():
+        logger.warning(
+            "the kernel refuses this process a socket filter: at the end of a drain, a client "
+            "that connects just as the listener closes may read a reset instead of a refusal"
+        )
     if config.workers > 1:
         # uvicorn's supervisor makes its workers from this module attribute: ours run our Server.
         multiprocess.Process = WorkerProcess  # type: ignore[misc]

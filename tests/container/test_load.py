@@ -32,12 +32,23 @@ def test_64_connections_for_30s_give_no_error_and_no_non_2xx(image: str) -> None
     assert "Non-2xx" not in report, report
 
 
+# Some hardened kernels (this project's CI machine's among them) let only CAP_NET_ADMIN attach
+# the socket filter of the drain's last step; the image says so in a warning at start. The second
+# case gives the container that capability, as root, to check the filter itself on such kernels.
+FILTER_REFUSED = "the kernel refuses this process a socket filter"
+
+
+@pytest.mark.parametrize(
+    "privileges",
+    [(), ("--user", "0", "--cap-add", "NET_ADMIN")],
+    ids=["as-shipped", "root-with-net-admin"],
+)
 def test_docker_stop_under_load_answers_every_request_or_refuses_its_connection(
-    image: str,
+    image: str, privileges: tuple[str, ...]
 ) -> None:
     # The access log tells which requests the app handled.
     options = ("--cpus", "2", "--read-only", "--cap-drop", "ALL", "-e", "APP_ACCESS_LOG=true")
-    with run_container(image, *options) as container:
+    with run_container(image, *options, *privileges) as container:
         container.wait_healthy(timeout=10)
         command = in_netns(container, sys.executable, "-m", "tests.support.loadgen")
         with subprocess.Popen(
@@ -57,15 +68,18 @@ def test_docker_stop_under_load_answers_every_request_or_refuses_its_connection(
         lines = [json.loads(line) for line in container.logs().splitlines()]
     # The load's requests only: the HEALTHCHECK probes /info/status meanwhile.
     access = [line for line in lines if line["logger"] == "app.access" and line["path"] == "/"]
+    filtered = not any(line["message"].startswith(FILTER_REFUSED) for line in lines)
     counts = collections.Counter(outcomes.values())
-    print("outcomes:", counts)
+    print("outcomes:", counts, "socket filter:", filtered)
     assert exit_code == 0
-    # No request got an answer other than 200. What failed was refused once the listener had
-    # closed (each of the 32 clients stops at its first refusal), or, rarely (1 stop in about
-    # 13 here), a connection the kernel had half-opened as the listener closed: never a request
-    # the app had seen.
-    assert not [outcome for outcome in counts if outcome.isdigit() and outcome != "200"], counts
-    assert counts["refused"] > 0 and counts["200"] > 100, counts
+    assert filtered or not privileges, "the filter needs more than CAP_NET_ADMIN here"
+    # Every request was answered 200, or its connection refused once the listener had closed (each
+    # of the 32 clients stops at its first refusal): no reset, no other status. Without the filter,
+    # a connection the kernel queued just as the listener closed is reset (about 1 stop in 10 on
+    # the CI machine): a request the app never saw.
+    expected = {"200", "refused"} if filtered else {"200", "refused", "ReadError"}
+    assert set(counts) <= expected and counts["refused"] > 0, counts
+    assert counts["200"] > 100, counts
     # And every request the app handled reached its client.
     answered = {rid for rid, outcome in outcomes.items() if outcome == "200"}
     assert {line["request_id"] for line in access} == answered

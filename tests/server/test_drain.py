@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.server import refuse_new_connections
+from app.server import refuse_new_connections, socket_filters_allowed
 from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
 
 pytestmark = pytest.mark.server
@@ -77,10 +77,13 @@ def test_at_the_end_of_the_drain_the_kernel_takes_no_new_connection() -> None:
         port = listener.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             listener.accept()[0].close()  # the port takes connections; none waits in its queue
-        refuse_new_connections(listener.fileno())
-        # The SYN is dropped, not answered: the client waits, and later finds the port closed.
-        with pytest.raises(TimeoutError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.5)
+        # Some hardened kernels let only CAP_NET_ADMIN attach the filter: then it says so.
+        attached = refuse_new_connections(listener.fileno())
+        assert attached is socket_filters_allowed()
+        if attached:
+            # The SYN is dropped, not answered: the client waits, and later finds the port closed.
+            with pytest.raises(TimeoutError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.5)
 
 
 SIG_DFL_PROGRAM = """
@@ -102,6 +105,38 @@ def test_sigterm_with_the_default_handler_before_still_ends_the_process() -> Non
         [sys.executable, "-c", SIG_DFL_PROGRAM], env=isolated_env(), timeout=8, capture_output=True
     )
     assert process.returncode == -signal.SIGTERM, process.stderr
+
+
+SECOND_SIGTERM_PROGRAM = """
+import asyncio, os, signal
+from app import lifecycle
+
+calls = []
+signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+
+async def main():
+    lifecycle.watch_for_shutdown(0.2)
+    os.kill(os.getpid(), signal.SIGTERM)  # the drain starts
+    await asyncio.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)  # skips what is left of it
+    await asyncio.sleep(0.05)
+    print(len(calls), flush=True)
+    await asyncio.sleep(0.4)  # past the first drain's end
+    print(len(calls), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_second_sigterm_passes_on_once_and_the_drain_does_not_pass_it_on_again() -> None:
+    process = subprocess.run(
+        [sys.executable, "-c", SECOND_SIGTERM_PROGRAM],
+        env=isolated_env(),
+        timeout=8,
+        capture_output=True,
+        text=True,
+    )
+    assert process.stdout.split() == ["1", "1"], process.stderr
 
 
 def test_a_worker_retired_alone_leaves_the_shared_port_taking_connections() -> None:
