@@ -4,10 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from app import lifecycle
 from app.logs import AccessLog
-from app.middleware import RequestContext
+from app.middleware import RequestContext, internal_error
 from app.routes import docs, info, private, root
 from app.settings import Settings, load_settings
 
@@ -18,11 +19,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+class App(FastAPI):
+    """FastAPI, with our request context (app.middleware) around all of Starlette's layers.
+
+    Starlette answers an unhandled error in its outermost layer, with the app's handler for
+    `Exception`: ours (a generic 500) or one a user adds with `@app.exception_handler(Exception)`.
+    Around that layer, the answer carries the request id like any other, and the error is logged
+    once, with that id.
+    """
+
+    access_log: AccessLog | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(super().build_middleware_stack(), self.access_log)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app from explicit settings, or from the environment when none are given."""
     if settings is None:
         settings = load_settings()
-    app = FastAPI(
+    app = App(
         title="fastapi-app",
         version=settings.version,
         # The default docs pages load their scripts from a CDN; ours are served from the image.
@@ -30,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         lifespan=lifespan,
+        exception_handlers={Exception: internal_error},
     )
     app.state.settings = settings
     # The routers' routes join the app's own list. `include_router` would keep each router as a
@@ -42,8 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.router.routes.extend(router.routes)
     # Access lines are at level info: a higher APP_LOG_LEVEL silences them too.
-    access_log = settings.access_log and settings.log_level in ("debug", "info")
-    app.add_middleware(
-        RequestContext, access_log=AccessLog(settings.log_format) if access_log else None
-    )
+    if settings.access_log and settings.log_level in ("debug", "info"):
+        app.access_log = AccessLog(settings.log_format)
     return app

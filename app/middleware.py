@@ -1,11 +1,12 @@
 """Pure ASGI middleware: no BaseHTTPMiddleware, so no extra task or body copy per request."""
 
-import json
 import logging
 import os
 import re
 import time
 
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.lifecycle import draining
@@ -20,8 +21,9 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 class RequestContext:
     """Per request: an id (kept from X-Request-ID or made), echoed in the response and set for every
-    log line; `Connection: close` while the process drains; one access log line; and a generic
-    JSON 500 for an unhandled error, whose traceback is logged here rather than sent to the client.
+    log line; `Connection: close` while the process drains; one access log line; and the traceback
+    of an unhandled error, logged with the id (the answer is the app's handler's: internal_error
+    unless the user has one). It wraps all of Starlette's layers (app.main.App).
 
     It also answers HEAD wherever GET is served (uptime monitors use HEAD), as Starlette's own
     routes do: FastAPI routes list only the methods they declare, and declaring HEAD beside GET
@@ -44,13 +46,11 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
-        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_started = True
                 headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
                 if draining.is_set():
                     # The drain (app.lifecycle): this client leaves after this answer, cleanly.
@@ -60,12 +60,13 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = 499  # the client left before its request was read: nothing went wrong here
         except Exception:
+            # Starlette has answered, unless the response had started, and raised the error again
+            # for the server to log: it is logged here, with the id. uvicorn closes a connection
+            # whose response was cut short, so that the client cannot take it for a whole one.
             logger.exception("unhandled error in %s %s", method, scope["path"])
-            if not response_started:
-                start, body = internal_error(rid)
-                await send_with_id(start)
-                await send_with_id(body)
         finally:
             if self.access_log is not None:
                 client = scope.get("client")
@@ -88,11 +89,8 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def internal_error(rid: str) -> tuple[Message, Message]:
-    """A 500 that says nothing of the cause, with the id to find its traceback in the logs."""
-    body = json.dumps({"detail": "Internal Server Error", "request_id": rid}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return (
-        {"type": "http.response.start", "status": 500, "headers": headers},
-        {"type": "http.response.body", "body": body},
-    )
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """The app's answer to an unhandled error: a 500 that says nothing of the cause, with the id to
+    find its traceback in the logs (RequestContext logs it)."""
+    body = {"detail": "Internal Server Error", "request_id": request_id.get()}
+    return JSONResponse(body, status_code=500)

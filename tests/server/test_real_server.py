@@ -69,3 +69,14 @@ def test_a_developers_settings_and_env_file_do_not_reach_the_test_server(
         httpx.get(f"{server.url}/")
         logs = stop_and_read_logs(server)  # fails unless every line is JSON
     assert any(line["logger"] == "app.access" for line in logs)
+
+
+def test_an_error_once_the_response_started_cuts_the_connection_and_is_logged() -> None:
+    with run_server(module="tests.support.serve_slow_app") as server:
+        with pytest.raises(httpx.RemoteProtocolError):  # the chunked body never ends properly
+            httpx.get(f"{server.url}/fails-midway", headers={"X-Request-ID": "midway-1"})
+        assert httpx.get(f"{server.url}/").status_code == 200  # the server goes on
+        logs = stop_and_read_logs(server)
+    [error] = [line for line in logs if line["logger"] == "app.errors"]
+    assert error["request_id"] == "midway-1"
+    assert "failed after the response started" in error["exception"]

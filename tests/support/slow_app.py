@@ -1,11 +1,14 @@
-"""The app plus a slow route, to hold requests in flight while a test signals the server."""
+"""The app plus slow routes, to hold requests in flight while a test signals the server, and a
+route that fails once its response has started."""
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
 from app.main import create_app as create_base_app
 
@@ -30,6 +33,16 @@ def create_app() -> FastAPI:
         Path(marker).touch()
         time.sleep(seconds)
         return "done"
+
+    @app.get("/fails-midway")
+    async def fails_midway() -> StreamingResponse:
+        """A streamed answer whose generator fails after its first chunk has been sent."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first chunk\n"
+            raise RuntimeError("failed after the response started")
+
+        return StreamingResponse(chunks())
 
     @app.get("/in-flight")
     async def in_flight_count() -> int:

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from app.logs import JsonFormatter
 from app.main import create_app
@@ -90,6 +92,45 @@ async def test_an_unhandled_error_is_a_generic_500_logged_with_its_traceback(
     [record] = [r for r in caplog.records if r.name == "app.errors"]
     assert record.exc_info is not None
     assert "secret internals" in JsonFormatter().format(record)
+
+
+async def test_a_users_handler_for_exception_answers_with_the_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(make_settings())
+
+    @app.get("/boom")
+    async def boom() -> str:
+        raise RuntimeError("broken")
+
+    @app.exception_handler(Exception)
+    async def users_handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "ours, not the template's"}, status_code=502)
+
+    async with client_for(app) as client:
+        with caplog.at_level(logging.ERROR, logger="app.errors"):
+            response = await client.get("/boom", headers={"X-Request-ID": "boom-2"})
+    assert (response.status_code, response.json()) == (502, {"error": "ours, not the template's"})
+    assert response.headers["x-request-id"] == "boom-2"
+    [record] = [r for r in caplog.records if r.name == "app.errors"]
+    assert record.exc_info is not None
+
+
+async def test_a_client_gone_before_its_request_was_read_is_a_499_not_an_error(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(make_settings(access_log=True))
+
+    @app.post("/upload")
+    async def upload() -> str:
+        raise ClientDisconnect()  # what reading the body raises once the client has gone
+
+    async with client_for(app) as client:
+        with caplog.at_level(logging.ERROR, logger="app.errors"):
+            await client.post("/upload", content=b"x")
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (line["path"], line["status"]) == ("/upload", 499)
+    assert not [r for r in caplog.records if r.name == "app.errors"]
 
 
 async def test_version_comes_from_the_settings(client: httpx.AsyncClient) -> None:
