@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
+import pydantic_settings
 from pydantic import (
     AliasChoices,
     Field,
@@ -103,6 +104,16 @@ def load_settings() -> Settings:
         return Settings(_secrets_dir=secrets_dir if secrets_dir.is_dir() else None)
     except ValidationError as exc:
         raise SettingsError(describe(exc)) from None
+    except (pydantic_settings.SettingsError, OSError) as exc:
+        # A source could not be read: a secret file mounted from the host with mode 0600 and
+        # another owner than the container's UID (10001), most often; or the `.env` file.
+        cause = exc if isinstance(exc, OSError) else exc.__cause__
+        if not isinstance(cause, OSError):
+            raise SettingsError(str(exc)) from None
+        path = Path(str(cause.filename))
+        field = path.name.lower().removeprefix("app_")
+        setting = f"{variable(field)}: " if field in Settings.model_fields else ""
+        raise SettingsError(f"{setting}cannot read {path}: {cause.strerror}") from None
 
 
 def variable(field: str) -> str:

@@ -4,12 +4,13 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from app.settings import Settings
-from tests.support.docker import docker, run_container
+from tests.support.docker import build_image, docker, run_container
 from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.container
@@ -116,6 +117,42 @@ def test_the_stripped_compiled_modules_still_load(image: str) -> None:
 
 
 def test_oci_labels_and_version_come_from_build_arguments(image: str) -> None:
-    labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
-    for key in ("title", "version", "revision", "created"):
-        assert f"org.opencontainers.image.{key}" in labels
+    # The build arguments come last in the Dockerfile: this build reuses every layer of `image`.
+    metadata = {"VERSION": "9.8.7", "REVISION": "0123abc", "CREATED": "2026-11-28T00:00:00Z"}
+    tag = build_image("fastapi-app:test-labels", **metadata)
+    try:
+        labels = json.loads(docker("image", "inspect", tag).stdout)[0]["Config"]["Labels"]
+        with run_container(tag, *HARDENED) as container:
+            container.wait_healthy(timeout=10)
+            version = httpx.get(f"{container.url()}/info/version").json()
+    finally:
+        docker("rmi", tag, check=False)
+    oci = "org.opencontainers.image"
+    assert labels[f"{oci}.title"] == "fastapi-app"
+    assert (labels[f"{oci}.version"], labels[f"{oci}.revision"], labels[f"{oci}.created"]) == (
+        "9.8.7",
+        "0123abc",
+        "2026-11-28T00:00:00Z",
+    )
+    assert version == {
+        "version": "9.8.7",
+        "revision": "0123abc",
+        "build_date": "2026-11-28T00:00:00Z",
+    }
+
+
+def test_an_unreadable_secret_file_stops_the_start_with_one_line(
+    image: str, tmp_path: Path
+) -> None:
+    # A host file mounted as a secret, mode 0600, owned by another UID than the container's.
+    key = tmp_path / "app_api_key"
+    key.write_text("k" * 24)
+    key.chmod(0o600)
+    mount = f"{key}:/run/secrets/app_api_key:ro"
+    user = "10002" if os.getuid() == 10001 else "10001"  # never the file's owner
+    result = docker("run", "--rm", "--user", user, "-v", mount, image, check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "fastapi-app: invalid configuration: APP_API_KEY: cannot read /run/secrets/app_api_key: "
+        "Permission denied"
+    ]
