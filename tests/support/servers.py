@@ -78,11 +78,13 @@ def run_server(
     workdir = Path(tempfile.mkdtemp(prefix="fastapi-app-server-"))
     (workdir / "secrets").mkdir()
     full_env = isolated_env(
-        APP_HOST="127.0.0.1",
-        APP_PORT=str(port),
-        APP_SECRETS_DIR=str(workdir / "secrets"),
-        PYTHONUNBUFFERED="1",
-        **(env or {}),
+        **{
+            "APP_HOST": "127.0.0.1",
+            "APP_PORT": str(port),
+            "APP_SECRETS_DIR": str(workdir / "secrets"),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
     )
     process = subprocess.Popen(
         [sys.executable, "-m", module],
@@ -93,7 +95,7 @@ def run_server(
         text=True,
         start_new_session=True,
     )
-    server = Server(process=process, url=f"http://127.0.0.1:{port}", port=port)
+    server = Server(process=process, url=f"http://{full_env['APP_HOST']}:{port}", port=port)
     try:
         wait_until(lambda: process.poll() is not None or answers(server.url), timeout, "the server")
         if process.poll() is not None:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import SettingsError, load_settings
+from app import healthcheck
+from app.settings import DEFAULT_SECRETS_DIR, Settings, SettingsError, load_settings
 
 
 def test_defaults_suit_a_container(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -82,3 +83,12 @@ def test_an_invalid_secret_is_named_but_its_value_is_not_shown(
         load_settings()
     assert str(error.value).startswith("APP_API_KEY: ")
     assert "short-secret" not in str(error.value)
+
+
+def test_the_probe_knows_the_settings_defaults() -> None:
+    # app.healthcheck reads the environment alone, without pydantic, when nothing else could set
+    # the host or port: with the same defaults.
+    fields = Settings.model_fields
+    assert healthcheck.DEFAULT_HOST == fields["host"].default
+    assert healthcheck.DEFAULT_PORT == fields["port"].default
+    assert healthcheck.DEFAULT_SECRETS_DIR == str(DEFAULT_SECRETS_DIR)

@@ -1,0 +1,53 @@
+"""The container's probe (`python -m app.healthcheck`) against a real server: it probes where the
+server listens, wherever the configuration that says so comes from."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import isolated_env, run_server
+
+pytestmark = pytest.mark.server
+
+
+def probe(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    secrets = workdir / "secrets"
+    secrets.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "app.healthcheck"],
+        cwd=workdir,
+        env=isolated_env(APP_SECRETS_DIR=str(secrets), **env),
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+
+
+def test_the_port_from_the_environment(tmp_path: Path) -> None:
+    with run_server() as server:
+        assert probe(tmp_path, APP_PORT=str(server.port)).returncode == 0
+        # And it can say no: nothing listens on the default port here.
+        refused = probe(tmp_path, APP_PORT=str(server.port + 1))
+    assert refused.returncode == 1 and refused.stderr.startswith("unhealthy:")
+
+
+def test_the_port_from_a_dotenv_file(tmp_path: Path) -> None:
+    with run_server() as server:
+        (tmp_path / ".env").write_text(f"APP_PORT={server.port}\n")
+        assert probe(tmp_path).returncode == 0
+
+
+def test_the_port_from_a_secret_file(tmp_path: Path) -> None:
+    with run_server() as server:
+        (tmp_path / "secrets").mkdir()
+        (tmp_path / "secrets" / "app_port").write_text(f"{server.port}\n")
+        assert probe(tmp_path).returncode == 0
+
+
+def test_a_host_other_than_the_wildcard(tmp_path: Path) -> None:
+    # 127.0.0.2 is a loopback address too, on Linux: the server is not on 127.0.0.1.
+    with run_server(env={"APP_HOST": "127.0.0.2"}) as server:
+        result = probe(tmp_path, APP_HOST="127.0.0.2", APP_PORT=str(server.port))
+    assert result.returncode == 0, result.stderr
