@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The routers' routes join the app's own list. `include_router` would keep each router as a
     # nested layer that every request walks through: about 6 us a request (FastAPI 0.165).
     # An APIRouter's routes already carry its prefix, tags, dependencies and responses.
-    routers = [root.router, info.router, private.router]
+    routers = [root.router, info.router]
+    # Routes that need the API key exist only when one is configured: without it they could only
+    # ever refuse, and look broken (a 503 to every caller, a server error to schema fuzzers).
+    if settings.api_key is not None:
+        routers.append(private.router)
     if settings.docs_enabled:
         routers.append(docs.router)
         app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")

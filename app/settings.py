@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     api_key: Annotated[SecretStr, Field(min_length=16)] | None = Field(
         None,
         description="Bearer token for `/private/*`, at least 16 characters (a secret: mount it "
-        "as the file `app_api_key`). Unset or empty, those routes answer 503.",
+        "as the file `app_api_key`). Unset or empty, those routes do not exist.",
     )
 
     @field_validator("api_key", mode="before")

@@ -1,4 +1,7 @@
-"""Routes for callers holding the API key: the pattern to copy for your own protected routes."""
+"""Routes for callers holding the API key: the pattern to copy for your own protected routes.
+
+The app includes them only when `APP_API_KEY` is set (app.main).
+"""
 
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel
@@ -16,10 +19,6 @@ router = APIRouter(
     dependencies=[Depends(require_api_key)],
     responses={
         status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No or a wrong API key"},
-        status.HTTP_503_SERVICE_UNAVAILABLE: {
-            "model": ErrorOut,
-            "description": "No API key is configured",
-        },
     },
 )
 

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -156,3 +157,18 @@ def test_an_unreadable_secret_file_stops_the_start_with_one_line(
         "fastapi-app: invalid configuration: APP_API_KEY: cannot read /run/secrets/app_api_key: "
         "Permission denied"
     ]
+
+
+def test_the_image_as_shipped_passes_schema_fuzzing(image: str, tmp_path: Path) -> None:
+    # No setting at all: every route the schema lists works without configuration.
+    with run_container(image, *HARDENED) as container:
+        container.wait_healthy(timeout=10)
+        result = subprocess.run(
+            ["schemathesis", "run", f"{container.url()}/openapi.json", "--no-color"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,  # its example database stays out of the repository
+        )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "passed" in result.stdout

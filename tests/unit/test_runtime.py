@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect
 
 from app.logs import JsonFormatter
 from app.main import create_app
+from app.routes import private
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
@@ -148,7 +149,19 @@ async def test_private_routes_need_the_api_key(client: httpx.AsyncClient) -> Non
     assert KEY not in wrong.text
 
 
-async def test_private_routes_answer_503_without_a_configured_key() -> None:
+async def test_private_routes_exist_only_with_a_configured_key() -> None:
     async with client_for(create_app(make_settings())) as client:
+        response = await client.get("/private/hello", headers={"Authorization": "Bearer x"})
+        paths = (await client.get("/openapi.json")).json()["paths"]
+    assert response.status_code == 404
+    assert "/private/hello" not in paths
+    async with client_for(create_app(make_settings(api_key=KEY))) as client:
+        assert "/private/hello" in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_the_api_key_dependency_fails_closed_without_a_key() -> None:
+    app = create_app(make_settings())
+    app.router.routes.extend(private.router.routes)  # included without a key, by mistake
+    async with client_for(app) as client:
         response = await client.get("/private/hello", headers={"Authorization": "Bearer x"})
     assert (response.status_code, response.json()) == (503, {"detail": "no API key is configured"})
