@@ -1,7 +1,5 @@
 """The CI/CD workflow and the Kubernetes manifests, validated offline by the real tools."""
 
-import math
-import os
 import re
 import shutil
 import subprocess
@@ -174,14 +172,28 @@ def test_the_pod_stops_within_its_grace_period(manifests: dict[str, dict[str, An
     assert pod["terminationGracePeriodSeconds"] > pause + shutdown_seconds(setting)
 
 
-def test_the_cpu_limit_drives_the_worker_count(
+def test_a_pod_runs_one_worker_from_its_cpu_limit(
     manifests: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    limit = container(manifests)["resources"]["limits"]["cpu"]
-    cpus = int(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
-    (tmp_path / "cpu.max").write_text(f"{int(cpus * 100000)} 100000\n")  # as the kubelet sets it
-    expected = min(math.ceil(cpus), len(os.sched_getaffinity(0)))
-    assert worker_count(make_settings(), tmp_path) == expected
+    # docs/delivery.md: one worker a pod, its CPU limit (1) deciding; the HPA adds pods.
+    api = container(manifests)
+    assert not {"WEB_CONCURRENCY", "APP_WORKERS"} & {var["name"] for var in api.get("env", [])}
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # what the kubelet writes for cpu: "1"
+    assert api["resources"]["limits"]["cpu"] == "1"
+    assert worker_count(make_settings(), tmp_path) == 1
+
+
+def test_the_autoscaler_alone_sets_the_replicas(manifests: dict[str, dict[str, Any]]) -> None:
+    assert "replicas" not in manifests["Deployment"]["spec"]
+    assert manifests["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2
+
+
+def test_replicas_spread_over_the_nodes(manifests: dict[str, dict[str, Any]]) -> None:
+    pod = manifests["Deployment"]["spec"]["template"]
+    [spread] = pod["spec"]["topologySpreadConstraints"]
+    assert (spread["topologyKey"], spread["maxSkew"]) == ("kubernetes.io/hostname", 1)
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule"
+    assert spread["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
 
 
 def test_the_api_key_is_mounted_where_the_settings_read_it(
