@@ -85,8 +85,26 @@ def test_security_headers_and_gzip(stack: Stack) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["referrer-policy"] == "no-referrer"
-    assert "default-src 'self'" in response.headers["content-security-policy"]
     assert "server" not in response.headers  # no product or version to fingerprint
+
+
+def test_only_the_docs_pages_may_run_inline_scripts(stack: Stack) -> None:
+    api = httpx.get(f"{stack.url}/").headers["content-security-policy"]
+    docs = httpx.get(f"{stack.url}/docs").headers["content-security-policy"]
+    redoc = httpx.get(f"{stack.url}/redoc").headers["content-security-policy"]
+    assert api == "default-src 'none'; frame-ancestors 'none'"
+    assert docs == redoc and "script-src 'self' 'unsafe-inline'" in docs
+    assert "default-src 'self'" in docs and "frame-ancestors 'none'" in docs
+
+
+def test_an_unsafe_request_id_is_replaced_with_one_id_from_edge_to_app(stack: Stack) -> None:
+    unsafe = 'forged id", "level": "critical' + "x" * 200  # spaces, quotes, and too long
+    response = httpx.get(f"{stack.url}/", headers={"X-Request-ID": unsafe})
+    rid = response.headers["x-request-id"]
+    assert rid != unsafe and len(rid) <= 128
+    [edge] = [line for line in json_lines(stack.logs("proxy")) if line.get("request_id") == rid]
+    [app] = [line for line in json_lines(stack.logs("api")) if line.get("request_id") == rid]
+    assert edge["status"] == app["status"] == 200
 
 
 def test_the_real_client_reaches_the_api_and_a_spoofed_one_does_not(stack: Stack) -> None:

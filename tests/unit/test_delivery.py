@@ -1,5 +1,6 @@
 """The CI/CD workflow and the Kubernetes manifests, validated offline by the real tools."""
 
+import math
 import re
 import shutil
 import subprocess
@@ -162,6 +163,14 @@ def test_the_compose_api_stops_within_its_grace_period() -> None:
     grace = float(api["stop_grace_period"].removesuffix("s"))
     setting = {k: v for k, v in api.get("environment", {}).items() if "DRAIN" in k or "GRACE" in k}
     assert shutdown_seconds(setting) < grace
+
+
+def test_the_compose_api_memory_follows_its_cpus() -> None:
+    # The rule compose.yml and docs/stack.md give: 128M plus 64M a CPU, for its defaults.
+    compose = (ROOT / "compose.yml").read_text()
+    defaults = dict(re.findall(r"\$\{(API_CPUS|API_MEMORY):-([^}]*)\}", compose))
+    memory = int(defaults["API_MEMORY"].removesuffix("M"))
+    assert memory >= 128 + 64 * math.ceil(float(defaults["API_CPUS"]))
 
 
 def test_the_pod_stops_within_its_grace_period(manifests: dict[str, dict[str, Any]]) -> None:
