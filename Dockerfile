@@ -7,9 +7,12 @@
 ARG PYTHON_IMAGE=python:3.13.5-alpine3.22
 
 FROM ${PYTHON_IMAGE} AS builder
-# A pinned uv from PyPI: every dependency ships wheels for musl and glibc, so no compiler is needed.
+# A pinned uv from PyPI (docker/uv/requirements.txt): every dependency ships wheels for musl and
+# glibc, so no compiler is needed.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python -m pip install --root-user-action=ignore --disable-pip-version-check uv==0.13.9
+    --mount=type=bind,source=docker/uv/requirements.txt,target=/tmp/uv-requirements.txt \
+    python -m pip install --root-user-action=ignore --disable-pip-version-check \
+        -r /tmp/uv-requirements.txt
 # Compile bytecode now: the final filesystem is read-only, and a cold import is slower without it.
 # Copy (not hard-link) out of the cache mount; never download an interpreter, use the base's.
 ENV UV_COMPILE_BYTECODE=1 \

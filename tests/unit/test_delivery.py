@@ -78,13 +78,40 @@ def test_the_workflow_runs_the_readme_test_command_and_pushes_both_architectures
     assert any("scripts/test" in run for run in steps)
     build = next(
         step
-        for step in workflow["jobs"]["publish"]["steps"]
+        for step in workflow["jobs"]["build"]["steps"]
         if "build-push-action" in step.get("uses", "")
     )["with"]
     assert build["platforms"] == "linux/amd64,linux/arm64"
-    assert build["push"] is True and build["sbom"] is True
-    assert build["cache-from"] == "type=gha"
+    assert "push-by-digest=true" in build["outputs"] and "tags" not in build
+    assert build["sbom"] is True and build["cache-from"] == "type=gha"
     assert workflow["permissions"] == {"contents": "read"}
+
+
+def test_the_workflow_publishes_the_digest_it_tested_without_building_again() -> None:
+    jobs = yaml.safe_load(WORKFLOWS[0].read_text())["jobs"]
+    tested = jobs["test-image"]
+    [run] = [step for step in tested["steps"] if "scripts/test" in step.get("run", "")]
+    assert "-m container" in run["run"]
+    assert run["env"]["FASTAPI_APP_IMAGE"] == "${{ needs.build.outputs.image }}"
+    assert "@${{ steps.build.outputs.digest }}" in jobs["build"]["outputs"]["image"]
+    publish = jobs["publish"]
+    assert set(publish["needs"]) == {"build", "test-image"}
+    assert not [s for s in publish["steps"] if "build-push-action" in s.get("uses", "")]
+    [tagging] = [step for step in publish["steps"] if "imagetools create" in step.get("run", "")]
+    assert tagging["env"]["IMAGE"] == "${{ needs.build.outputs.image }}"
+
+
+def test_uv_is_pinned_once_where_dependabot_updates_it() -> None:
+    pinned = (ROOT / "docker" / "uv" / "requirements.txt").read_text()
+    assert re.search(r"^uv==\d+\.\d+\.\d+$", pinned, re.M)
+    dependabot = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    assert {"package-ecosystem": "pip", "directory": "/docker/uv"}.items() <= next(
+        u for u in dependabot["updates"] if u["package-ecosystem"] == "pip"
+    ).items()
+    # Nowhere else: the Dockerfile, the workflow and CI read that file.
+    for path in (ROOT / "Dockerfile", WORKFLOWS[0], ROOT / ".ci" / "run"):
+        assert not re.search(r"uv==\d", path.read_text()), path
+        assert "docker/uv/requirements.txt" in path.read_text(), path
 
 
 # Kubernetes -----------------------------------------------------------------------------------
