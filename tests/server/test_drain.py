@@ -17,6 +17,8 @@ from tests.support.servers import isolated_env, run_server, stop_and_read_logs, 
 
 pytestmark = pytest.mark.server
 
+SO_LOCK_FILTER = 44  # Linux; not in Python's socket module
+
 
 def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, str | None, bytes]:
     connection.request("GET", path)
@@ -84,6 +86,17 @@ def test_at_the_end_of_the_drain_the_kernel_takes_no_new_connection() -> None:
             # The SYN is dropped, not answered: the client waits, and later finds the port closed.
             with pytest.raises(TimeoutError):
                 socket.create_connection(("127.0.0.1", port), timeout=0.5)
+
+
+def test_where_the_filter_is_refused_the_listener_still_takes_connections_and_says_so() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        # A locked filter cannot be replaced: the kernel refuses with EPERM, as some hardened
+        # kernels do to a process without CAP_NET_ADMIN.
+        listener.setsockopt(socket.SOL_SOCKET, SO_LOCK_FILTER, 1)
+        assert refuse_new_connections(listener.fileno()) is False
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            listener.accept()[0].close()
 
 
 SIG_DFL_PROGRAM = """

@@ -1,8 +1,10 @@
 """The container's probe (`python -m app.healthcheck`) against a real server: it probes where the
 server listens, wherever the configuration that says so comes from."""
 
+import http.server
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,26 @@ def test_a_host_other_than_the_wildcard(tmp_path: Path) -> None:
     with run_server(env={"APP_HOST": "127.0.0.2"}) as server:
         result = probe(tmp_path, APP_HOST="127.0.0.2", APP_PORT=str(server.port))
     assert result.returncode == 0, result.stderr
+
+
+class Answers503(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_answer_other_than_ok_is_unhealthy(tmp_path: Path) -> None:
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers503) as other:
+        thread = threading.Thread(target=other.serve_forever)
+        thread.start()
+        try:
+            result = probe(tmp_path, APP_PORT=str(other.server_address[1]))
+        finally:
+            other.shutdown()
+            thread.join()
+    assert result.returncode == 1
+    assert result.stderr.strip() == "unhealthy: HTTP 503 b''"

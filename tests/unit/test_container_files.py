@@ -1,5 +1,6 @@
 """Static checks of the container files: no engine needed."""
 
+import re
 import subprocess
 
 from tests.support.servers import ROOT
@@ -20,3 +21,17 @@ def test_dockerignore_is_an_allowlist() -> None:
     ]
     assert lines[0] == "*"
     assert {"!app/", "!pyproject.toml", "!uv.lock"} <= set(lines)
+
+
+# What the container and stack tests run inside an image: commands that the official Alpine images
+# (busybox) and the Debian stand-ins have alike, at the same name on PATH. Everything else (wrk,
+# nsenter, schemathesis) runs on the host, in the container's network namespace at most.
+COMMANDS_IN_IMAGES = {"python", "id", "sleep"}
+
+
+def test_tests_run_only_commands_alpine_and_debian_images_share() -> None:
+    sources = "\n".join(path.read_text() for path in (ROOT / "tests").rglob("*.py"))
+    used = set(re.findall(r"\.exec\(\s*\"([^\"]+)\"", sources))
+    used |= set(re.findall(r"command=\(\"([^\"]+)\"", sources))
+    used |= set(re.findall(r"\"--entrypoint\", \"([^\"]+)\"", sources))
+    assert used and used <= COMMANDS_IN_IMAGES, used - COMMANDS_IN_IMAGES
