@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from app import lifecycle
+from app import NAME, lifecycle
 from app.logs import AccessLog
 from app.middleware import RequestContext, internal_error
 from app.routes import docs, info, private, root
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is None:
         settings = load_settings()
     app = App(
-        title="fastapi-app",
+        title=NAME,
         version=settings.version,
         # The default docs pages load their scripts from a CDN; ours are served from the image.
         docs_url=None,

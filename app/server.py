@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import multiprocess
 
-from app import logs
+from app import NAME, logs
 from app.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("app.server")
@@ -244,7 +244,7 @@ def main(app: str = "app.main:create_app") -> None:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        sys.exit(f"fastapi-app: invalid configuration: {exc}")
+        sys.exit(f"{NAME}: invalid configuration: {exc}")
     # After a graceful shutdown uvicorn re-raises the signal it stopped on, so the process would end
     # "killed by SIGTERM" (143) after a clean drain. A clean drain exits 0 (`docker stop`, systemd),
     # whether or not we are PID 1, where the kernel ignores that re-raised signal anyway.

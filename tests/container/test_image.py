@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import NAME
 from app.settings import Settings
 from tests.support.docker import build_image, docker, run_container
 from tests.support.servers import ROOT
@@ -129,7 +130,7 @@ def test_oci_labels_and_version_come_from_build_arguments(image: str) -> None:
     finally:
         docker("rmi", tag, check=False)
     oci = "org.opencontainers.image"
-    assert labels[f"{oci}.title"] == "fastapi-app"
+    assert labels[f"{oci}.title"] == NAME
     assert (labels[f"{oci}.version"], labels[f"{oci}.revision"], labels[f"{oci}.created"]) == (
         "9.8.7",
         "0123abc",
@@ -154,7 +155,7 @@ def test_an_unreadable_secret_file_stops_the_start_with_one_line(
     result = docker("run", "--rm", "--user", user, "-v", mount, image, check=False)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "fastapi-app: invalid configuration: APP_API_KEY: cannot read /run/secrets/app_api_key: "
+        f"{NAME}: invalid configuration: APP_API_KEY: cannot read /run/secrets/app_api_key: "
         "Permission denied"
     ]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import NAME
 from tests.support.servers import isolated_env, run_server, stop_and_read_logs
 
 pytestmark = pytest.mark.server
@@ -42,7 +43,7 @@ def test_a_bad_setting_stops_the_start_with_one_line() -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "fastapi-app: invalid configuration: APP_PORT: Input should be a valid integer, "
+        f"{NAME}: invalid configuration: APP_PORT: Input should be a valid integer, "
         "unable to parse string as an integer"
     ]
 

@@ -1,0 +1,108 @@
+"""docs/your-own-api.md, followed step by step in a temporary copy of the repository: rename, add
+the page's router, its test and its two lines in app/main.py, then run the contract tests and the
+new test, build the image and call the new routes in it."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.docker import build_image, docker, run_container
+from tests.support.servers import ROOT
+
+pytestmark = pytest.mark.container
+
+GUIDE = ROOT / "docs" / "your-own-api.md"
+NEW_NAME = "my-api"
+
+
+def guide_files() -> dict[str, str]:
+    """The page's files: each code block right after a line "`path`:"."""
+    found = re.findall(r"^`([\w/.]+)`:\n\n```python\n(.*?)^```", GUIDE.read_text(), re.M | re.S)
+    return dict(found)
+
+
+def guide_lines_for_main() -> list[str]:
+    """The lines of step 3, each replacing the line of app/main.py that starts like it."""
+    step = GUIDE.read_text().split("## 3.", 1)[1].split("## 4.", 1)[0]
+    return [block.rstrip("\n") for block in re.findall(r"```python\n(.*?)```", step, re.S)]
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Iterator[Path]:
+    """The repository's tracked files, as they are in the working tree, in a new folder."""
+    target = tmp_path / "my-api"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (n.decode() for n in tracked)):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    yield target
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def run(copy: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    # Its own environment: not this run's virtualenv, coverage or settings.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("APP_", "COVERAGE_", "VIRTUAL_ENV", "UV_PROJECT"))
+    }
+    result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_the_guide_gives_a_service_of_your_own(image: str, copy: Path) -> None:
+    run(copy, "scripts/rename", NEW_NAME)
+    for name, text in guide_files().items():
+        (copy / name).write_text(text)
+    main = copy / "app" / "main.py"
+    lines = main.read_text().splitlines()
+    for new in guide_lines_for_main():
+        # The line it replaces: the same module's import, or the same name's assignment.
+        head = re.match(r"\s*(from \S+ import|\w+ =)", new)
+        assert head, new
+        [at] = [i for i, old in enumerate(lines) if old.startswith(head.group(0))]
+        lines[at] = new
+    main.write_text("\n".join(lines) + "\n")
+    assert "fastapi-app" not in (copy / "pyproject.toml").read_text()
+
+    tests = run(
+        copy,
+        "uv",
+        "run",
+        "--frozen",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/unit/test_contract.py",
+        "tests/unit/test_items.py",
+    )
+    assert " passed" in tests.stdout
+
+    tag = f"{NEW_NAME}:guide-test"
+    build_image(tag, context=str(copy), dockerfile=str(copy / "Dockerfile"))
+    try:
+        labels = json.loads(docker("image", "inspect", tag).stdout)[0]["Config"]["Labels"]
+        with run_container(tag, "--read-only", "--cap-drop", "ALL") as container:
+            container.wait_healthy(timeout=10)
+            url = container.url()
+            put = httpx.put(f"{url}/items/7", json={"name": "pen", "price": 2.5})
+            read = httpx.get(f"{url}/items/7")
+            title = httpx.get(f"{url}/openapi.json").json()["info"]["title"]
+            hello = httpx.get(f"{url}/")
+    finally:
+        docker("rmi", tag, check=False)
+    assert put.status_code == 200 and read.json() == {"id": 7, "name": "pen", "price": 2.5}
+    assert labels["org.opencontainers.image.title"] == title == NEW_NAME
+    assert hello.json() == "Hello World"
