@@ -73,7 +73,9 @@ def test_after_the_drain_requests_in_flight_finish_and_idle_connections_close() 
 def test_a_request_still_running_at_the_graceful_timeout_gets_500_and_the_server_exits() -> None:
     with (
         run_server(
-            module="tests.support.serve_slow_app", env={"APP_TIMEOUT_GRACEFUL_SHUTDOWN": "1"}
+            module="tests.support.serve_slow_app",
+            # A short drain: the timeout is what this test is about.
+            env={"APP_TIMEOUT_GRACEFUL_SHUTDOWN": "1", "APP_DRAIN_SECONDS": "0.5"},
         ) as server,
         ThreadPoolExecutor() as pool,
     ):
