@@ -1,22 +1,33 @@
 """The application factory: `uvicorn app.main:create_app --factory`."""
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from app import NAME, lifecycle
 from app.logs import AccessLog
+from app.metrics import Recorder, sample_worker
 from app.middleware import RequestContext, internal_error
-from app.routes import docs, info, private, root
+from app.routes import docs, info, metrics, private, root
 from app.settings import Settings, load_settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     lifecycle.watch_for_shutdown(app.state.settings.drain_seconds)
-    yield
+    if not app.state.settings.metrics:
+        yield
+        return
+    sampler = asyncio.create_task(sample_worker())
+    try:
+        yield
+    finally:
+        sampler.cancel()
+        with suppress(asyncio.CancelledError):
+            await sampler
 
 
 class App(FastAPI):
@@ -29,9 +40,10 @@ class App(FastAPI):
     """
 
     access_log: AccessLog | None = None
+    recorder: Recorder | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestContext(super().build_middleware_stack(), self.access_log)
+        return RequestContext(super().build_middleware_stack(), self.access_log, self.recorder)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.docs_enabled:
         routers.append(docs.router)
         app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
+    if settings.metrics:
+        routers.append(metrics.router)
+        app.recorder = Recorder(mounts=[docs.ASSETS_PATH] if settings.docs_enabled else [])
     for router in routers:
         app.router.routes.extend(router.routes)
     # Access lines are at level info: a higher APP_LOG_LEVEL silences them too.

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.lifecycle import draining
 from app.logs import AccessLog, request_id
+from app.metrics import Recorder
 
 logger = logging.getLogger("app.errors")
 
@@ -21,7 +22,8 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 class RequestContext:
     """Per request: an id (kept from X-Request-ID or made), echoed in the response and set for every
-    log line; `Connection: close` while the process drains; one access log line; and the traceback
+    log line; `Connection: close` while the process drains; one access log line; its metrics
+    (app.metrics); and the traceback
     of an unhandled error, logged with the id (the answer is the app's handler's: internal_error
     unless the user has one). It wraps all of Starlette's layers (app.main.App).
 
@@ -31,9 +33,12 @@ class RequestContext:
     body. One middleware rather than two: each layer costs every request.
     """
 
-    def __init__(self, app: ASGIApp, access_log: AccessLog | None) -> None:
+    def __init__(
+        self, app: ASGIApp, access_log: AccessLog | None, metrics: Recorder | None = None
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,6 +51,8 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        if self.metrics is not None:
+            self.metrics.started()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -68,13 +75,16 @@ class RequestContext:
             # whose response was cut short, so that the client cannot take it for a whole one.
             logger.exception("unhandled error in %s %s", method, scope["path"])
         finally:
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.finished(method, scope, status, seconds)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.write(
                     method,
                     scope["path"],
                     status,
-                    round((time.perf_counter() - started) * 1000, 3),
+                    round(seconds * 1000, 3),
                     client[0] if client else None,
                     rid,
                 )

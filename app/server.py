@@ -2,6 +2,7 @@
 
 import asyncio
 import ctypes
+import errno
 import fcntl
 import logging
 import math
@@ -250,6 +251,17 @@ def main(app: str = "app.main:create_app") -> None:
     # whether or not we are PID 1, where the kernel ignores that re-raised signal anyway.
     signal.signal(signal.SIGTERM, exit_cleanly)
     config = uvicorn.Config(**options(settings, app))  # configures logging too
+    if settings.metrics and config.workers > 1:
+        try:
+            prepare_metrics_dir(settings.metrics_dir)
+        except OSError as exc:
+            sys.exit(
+                f"{NAME}: invalid configuration: APP_METRICS_DIR: cannot use "
+                f"{settings.metrics_dir}: {exc.strerror}"
+            )
+    else:
+        # One process counts in memory (app.metrics), whatever the environment says.
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if not socket_filters_allowed():
         logger.warning(
             "the kernel refuses this process a socket filter: at the end of a drain, a client "
@@ -264,6 +276,28 @@ def main(app: str = "app.main:create_app") -> None:
         server.run()
         if not server.started:
             sys.exit(3)  # uvicorn's STARTUP_FAILURE: the app did not start
+
+
+def prepare_metrics_dir(path: Path) -> None:
+    """Make `path` the workers' metrics directory (app.metrics), emptied of an earlier run's files.
+
+    Only with several workers: a single one counts in memory, and needs no writable directory.
+
+    Set before any worker starts: prometheus_client chooses its multiprocess mode when first
+    imported, and the workers inherit the environment.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid != os.getuid():
+        # Another user's directory (in a shared /tmp, say) could feed this process's scrapes.
+        raise PermissionError(errno.EPERM, "owned by another user")
+    for file in path.glob("*.db"):
+        file.unlink()
+    # Fail here, in one line, rather than in every worker's first request.
+    probe = path / f".write-test-{os.getpid()}"
+    probe.touch()
+    probe.unlink()
+    # app.metrics.MULTIPROCESS_DIR: not imported here, as it would import prometheus_client.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         description="Seconds an idle keep-alive connection stays open. A proxy that keeps "
         "connections to the app must close idle ones sooner.",
     )
+    metrics: bool = Field(
+        True,
+        description="Serve `/metrics` (Prometheus), added up over all workers. The proxy keeps it "
+        "from the outside; scrapers reach the replicas on the internal network.",
+    )
+    metrics_dir: Path = Field(
+        # A directory of our own (app.server checks its owner); the container's /tmp is its own.
+        Path("/tmp/metrics"),  # noqa: S108
+        description="With several workers, where they write their metrics, emptied at start: a "
+        "writable directory of the app's user (Compose's /tmp tmpfs, a Kubernetes emptyDir). One "
+        "worker counts in memory.",
+    )
     api_key: Annotated[SecretStr, Field(min_length=16)] | None = Field(
         None,
         description="Bearer token for `/private/*`, at least 16 characters (a secret: mount it "

@@ -12,6 +12,7 @@ OURS, TUTORIAL = "ours (auto workers)", "tutorial"
 OURS_1W, BARE_1W = "ours (1 worker)", "bare FastAPI (1 worker)"
 ASYNCIO_1W, CEILING_1W = "ours (1 worker, asyncio loop)", "raw ASGI ceiling (1 worker)"
 ACCESS_LOG_1W = "ours (1 worker, access log on)"
+METRICS_OFF_1W = "ours (1 worker, metrics off)"
 REPLICA = "stack: one API replica, direct (its loopback)"
 PROXY = "stack: through the proxy (its loopback)"
 PUBLISHED = "stack: through the published port (host loopback)"
@@ -43,6 +44,24 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 cost <= 0.10,
             )
         )
+    metrics = 1 - s[OURS_1W]["/"]["rps"] / s[METRICS_OFF_1W]["/"]["rps"]
+    rows.append(
+        (
+            "`GET /` metrics' cost vs metrics off, 1 worker <= 5% (p99 "
+            f"{s[OURS_1W]['/']['p99_ms']:.2f} vs {s[METRICS_OFF_1W]['/']['p99_ms']:.2f} ms)",
+            f"{metrics:.0%}",
+            metrics <= 0.05,
+        )
+    )
+    scrape, scraped = s[OURS]["scrape_ms"], s[OURS]["scraped_requests"]
+    rows.append(
+        (
+            f"`/metrics` scrape, {s[OURS]['workers']} workers, after {scraped:,.0f} requests "
+            "(>= 100,000) < 50 ms",
+            fmt(scrape, 1, " ms"),
+            scrape is not None and scrape < 50 and scraped >= 100_000,
+        )
+    )
     healthy = s[OURS]["healthy_s"]
     rows.append(
         (

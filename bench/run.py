@@ -20,6 +20,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -62,13 +63,20 @@ class Variant:
     command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     healthcheck: bool = False  # measure start-to-healthy and stop time for this one
+    scrape: bool = False  # time /metrics scrapes once its load has run
 
 
 def variants(ours: str, tutorial: str) -> list[Variant]:
     return [
         Variant("tutorial", tutorial, 1, healthcheck=True),
-        Variant("ours (auto workers)", ours, 2, healthcheck=True),
+        Variant("ours (auto workers)", ours, 2, healthcheck=True, scrape=True),
         Variant("ours (1 worker)", ours, 1, env={"WEB_CONCURRENCY": "1"}),
+        Variant(
+            "ours (1 worker, metrics off)",
+            ours,
+            1,
+            env={"WEB_CONCURRENCY": "1", "APP_METRICS": "false"},
+        ),
         Variant(
             "ours (1 worker, access log on)",
             ours,
@@ -246,6 +254,8 @@ def measure_variant(variant: Variant, seconds: int) -> dict[str, Any]:
         for path in PATHS:
             wrk(container, f"http://127.0.0.1:8000{path}", 1)  # warm-up
             figures[path] = wrk(container, f"http://127.0.0.1:8000{path}", seconds)
+        if variant.scrape:
+            figures["scrape_ms"], figures["scraped_requests"] = time_scrapes(container)
         if variant.healthcheck:
             stop_started = time.monotonic()
             docker("stop", container)
@@ -254,6 +264,24 @@ def measure_variant(variant: Variant, seconds: int) -> dict[str, Any]:
         return figures
     finally:
         docker("rm", "-f", container)
+
+
+SCRAPE = """
+import re, time, urllib.request
+times = []
+for _ in range(20):
+    started = time.perf_counter()
+    body = urllib.request.urlopen("http://127.0.0.1:8000/metrics").read().decode()
+    times.append(time.perf_counter() - started)
+requests = sum(float(n) for n in re.findall(r"^http_requests_total{.*} (\\S+)$", body, re.M))
+print(sorted(times)[len(times) // 2] * 1000, requests)
+"""
+
+
+def time_scrapes(container: str) -> tuple[float, float]:
+    """The median of 20 scrapes of /metrics (ms), and the requests the last one counted."""
+    scrape_ms, requests = run(*netns(container, sys.executable, "-c", SCRAPE)).stdout.split()
+    return float(scrape_ms), float(requests)
 
 
 # The stack and shutdown under load --------------------------------------------------------------
@@ -348,7 +376,7 @@ def summarise(rounds: list[dict[str, dict[str, Any]]], workers: dict[str, int]) 
         per_round = [r[name] for r in rounds]
         entry: dict[str, Any] = {
             key: median([r.get(key) for r in per_round])
-            for key in ("healthy_s", "idle_mib", "stop_s")
+            for key in ("healthy_s", "idle_mib", "stop_s", "scrape_ms", "scraped_requests")
         }
         entry["exit_codes"] = sorted({r["exit_code"] for r in per_round if "exit_code" in r})
         entry["workers"] = workers[name]

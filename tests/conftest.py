@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import is_app_setting
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -15,7 +17,7 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     """Every test starts with none of the app's settings in its environment, in a working directory
     with no .env, and an empty secrets directory: a developer's own never change a result."""
     for name in list(os.environ):
-        if name.startswith("APP_") or name == "WEB_CONCURRENCY":
+        if is_app_setting(name):
             monkeypatch.delenv(name)
     workdir = tmp_path / "cwd"
     (workdir / "secrets").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""The README's run command, `docker compose up --build`: Nginx in front of two API replicas."""
+"""The README's run command, `docker compose up --build`: HAProxy in front of two API replicas."""
 
 import json
 import socket

@@ -12,7 +12,7 @@ from tests.support.docker import Container, docker
 from tests.support.servers import ROOT
 
 # What a developer may set on purpose for the tests (docs/testing.md): the images to build on.
-KNOBS = {"PYTHON_IMAGE", "PROXY_IMAGE"}
+KNOBS = {"PYTHON_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE"}
 
 
 def compose_env(env: dict[str, str]) -> dict[str, str]:
@@ -27,12 +27,16 @@ def compose_env(env: dict[str, str]) -> dict[str, str]:
 class Stack:
     project: str
     env: dict[str, str] = field(default_factory=dict)
+    # Compose profiles to enable (`monitoring` adds Prometheus).
+    profiles: tuple[str, ...] = ()
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         """`docker compose` on this project; a developer's .env is not read (`--env-file`)."""
         command = ["compose", "--project-directory", str(ROOT), "--env-file", os.devnull]
+        for profile in self.profiles:
+            command += ["--profile", profile]
         return docker(
             *command, "-p", self.project, *args, check=check, timeout=timeout, env=self.environ
         )
@@ -68,9 +72,11 @@ class Stack:
 
 
 @contextmanager
-def compose_up(env: dict[str, str], timeout: float = 300) -> Iterator[Stack]:
+def compose_up(
+    env: dict[str, str], timeout: float = 300, profiles: tuple[str, ...] = ()
+) -> Iterator[Stack]:
     """`docker compose up --build --wait`; `down --volumes` in every case."""
-    stack = Stack(project=f"fastapi-app-test-{uuid.uuid4().hex[:8]}", env=env)
+    stack = Stack(project=f"fastapi-app-test-{uuid.uuid4().hex[:8]}", env=env, profiles=profiles)
     try:
         stack.compose("up", "--build", "--detach", "--wait", "--wait-timeout", str(timeout))
         yield stack

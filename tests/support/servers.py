@@ -36,14 +36,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
+def is_app_setting(name: str) -> bool:
+    """Whether a variable changes how the app runs: its settings, and prometheus_client's mode."""
+    return name.startswith("APP_") or name in ("WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR")
+
+
 def isolated_env(**values: str) -> dict[str, str]:
     """The environment of a process a test starts: this one's without any of the app's settings
     (a developer's APP_* or WEB_CONCURRENCY), the repository importable, then `values`."""
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("APP_") and name != "WEB_CONCURRENCY"
-    }
+    inherited = {name: value for name, value in os.environ.items() if not is_app_setting(name)}
     return {**inherited, "PYTHONPATH": str(ROOT), **values}
 
 
@@ -82,6 +83,8 @@ def run_server(
             "APP_HOST": "127.0.0.1",
             "APP_PORT": str(port),
             "APP_SECRETS_DIR": str(workdir / "secrets"),
+            # Its own metrics directory: app.server empties the one it is given.
+            "APP_METRICS_DIR": str(workdir / "metrics"),
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

@@ -25,8 +25,9 @@ def test_dockerignore_is_an_allowlist() -> None:
 
 # What the container and stack tests run inside an image: commands that the official Alpine images
 # (busybox) and the Debian stand-ins have alike, at the same name on PATH. Everything else (wrk,
-# nsenter, schemathesis) runs on the host, in the container's network namespace at most.
-COMMANDS_IN_IMAGES = {"python", "id", "sleep"}
+# nsenter, schemathesis) runs on the host, in the container's network namespace at most. promtool
+# is in the official Prometheus image (/bin) and its stand-in (/usr/bin) alike, and run only there.
+COMMANDS_IN_IMAGES = {"python", "id", "sleep", "promtool"}
 
 
 def test_tests_run_only_commands_alpine_and_debian_images_share() -> None:

@@ -242,11 +242,33 @@ def test_the_api_key_is_mounted_where_the_settings_read_it(
     assert [item["path"] for item in volume["secret"]["items"]] == ["app_api_key"]
 
 
-def test_the_network_policy_admits_only_the_ingress_controller(
+def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus(
     manifests: dict[str, dict[str, Any]],
 ) -> None:
     policy = manifests["NetworkPolicy"]["spec"]
     assert policy["policyTypes"] == ["Ingress"]
-    [rule] = policy["ingress"]
-    [source] = rule["from"]
-    assert set(source) == {"namespaceSelector", "podSelector"}
+    admitted = []
+    for rule in policy["ingress"]:
+        [source] = rule["from"]
+        # A namespace and a pod within it, both named: never a whole namespace or any pod.
+        assert set(source) == {"namespaceSelector", "podSelector"}
+        assert rule["ports"] == [{"port": "http"}]
+        admitted.append(source["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+    assert admitted == ["ingress-nginx", "prometheus"]
+
+
+def test_pods_are_scraped_and_the_ingress_keeps_metrics_inside(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    template = manifests["Deployment"]["spec"]["template"]
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8000",
+        "prometheus.io/path": "/metrics",
+    }
+    ingress = yaml.safe_load((K8S / "ingress.yaml").read_text())
+    [rule] = ingress["spec"]["rules"]
+    backends = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    services = {m["metadata"]["name"] for m in manifests.values() if m["kind"] == "Service"}
+    assert backends["/"] in services
+    assert backends["/metrics"] not in services
