@@ -1,30 +1,33 @@
 """Prometheus metrics at `/metrics`, added up over every worker process of the container.
 
+One process (one worker, the image's default without a CPU limit and a Kubernetes pod's; or no
+app.server: a test client, `uvicorn --reload`) counts in plain Python (Recorder): a few dict and
+list updates a request, about a fifth of what prometheus_client's own metric objects cost, read
+into Prometheus' format only when scraped.
+
 With several uvicorn workers, each scrape is answered by one of them; if each counted only its own
 requests, every scrape would see a part, a different part each time. So app.server runs several
-workers in prometheus_client's multiprocess mode: each process writes its values to its own files in
-APP_METRICS_DIR (emptied at start, app.server.prepare_metrics_dir), and a scrape adds up the
-files of all of them, of workers that have exited included: their counts are kept, and a restarted
-worker, a new process, writes new files beside them rather than counting twice. Gauges of a single
-process (requests in flight, the worker gauges) count only live processes.
-
-One worker, or no app.server (a test client, `uvicorn --reload`): one process, counted in memory.
+workers in prometheus_client's multiprocess mode (SharedRecorder): each process writes its values to
+its own files in APP_METRICS_DIR (emptied at start, app.server.prepare_metrics_dir), and a scrape
+adds up the files of all of them, of workers that have exited included: their counts are kept, and
+a restarted worker, a new process, writes new files beside them rather than counting twice. Gauges
+of a single process (requests in flight, the worker gauges) count only live processes.
 """
 
 import asyncio
+import bisect
 import os
 import resource
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from starlette.types import Scope
@@ -43,77 +46,118 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # The route label of a request that matched no route (a 404): one series, whatever the path.
 UNMATCHED = "unmatched"
 
-# How often each worker writes its own process figures (WorkerGauges).
+# How often each of several workers writes its own process figures (sample_worker).
 WORKER_SAMPLE_SECONDS = 5.0
 
-# The metrics' own registry: the scrape adds their files up (multiprocess) or reads it (in memory).
-REGISTRY = CollectorRegistry(auto_describe=True)
-
-REQUESTS = Counter(
-    "http_requests",
-    "Requests answered, by method, route template and status.",
-    ["method", "route", "status"],
-    registry=REGISTRY,
-)
-LATENCY = Histogram(
+# Names and help texts, the same in both recorders.
+REQUESTS = ("http_requests", "Requests answered, by method, route template and status.")
+LATENCY = (
     "http_request_duration_seconds",
     "Time from the request's arrival in the app to the end of its answer, by method and route.",
-    ["method", "route"],
-    buckets=LATENCY_BUCKETS,
-    registry=REGISTRY,
 )
-IN_FLIGHT = Gauge(
-    "http_requests_in_flight",
-    "Requests being answered now, in all live workers.",
-    multiprocess_mode="livesum",
-    registry=REGISTRY,
-)
-WORKER_MEMORY = Gauge(
-    "app_worker_resident_memory_bytes",
-    "Resident memory of each live worker process (label pid).",
-    multiprocess_mode="liveall",
-    registry=REGISTRY,
-)
-WORKER_CPU = Gauge(
-    "app_worker_cpu_seconds",
-    "CPU time (user and system) each live worker process has used (label pid).",
-    multiprocess_mode="liveall",
-    registry=REGISTRY,
-)
-WORKER_FDS = Gauge(
-    "app_worker_open_fds",
-    "Open file descriptors of each live worker process (label pid).",
-    multiprocess_mode="liveall",
-    registry=REGISTRY,
-)
+IN_FLIGHT = ("http_requests_in_flight", "Requests being answered now, in all live workers.")
+WORKER_MEMORY = ("app_worker_resident_memory_bytes", "Resident memory of each live worker.")
+WORKER_CPU = ("app_worker_cpu_seconds", "CPU time (user and system) each live worker has used.")
+WORKER_FDS = ("app_worker_open_fds", "Open file descriptors of each live worker.")
 
 
-class Recorder:
-    """What RequestContext (app.middleware) calls for each request; one per app."""
+class Recorder(Collector):
+    """The counts of this process alone, in memory; RequestContext (app.middleware) calls it."""
 
     def __init__(self, mounts: Iterable[str] = ()) -> None:
         # Paths of mounted apps (the docs' assets): their requests are counted under the mount.
         self.mounts = tuple(mounts)
+        self.in_flight = 0
+        # (method, route, status) -> count
+        self.requests: dict[tuple[str, str, int], int] = {}
+        # (method, route) -> a count per bucket of LATENCY_BUCKETS, one past the last (+Inf),
+        # then the sum of the durations
+        self.durations: dict[tuple[str, str], list[float]] = {}
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
+        self.in_flight -= 1
+        if method not in METHODS:
+            method = "other"
+        route = route_template(scope, self.mounts)
+        key = (method, route, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        durations = self.durations.get((method, route))
+        if durations is None:
+            durations = self.durations[method, route] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        durations[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        durations[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(*REQUESTS, labels=["method", "route", "status"])
+        for (method, route, status), count in list(self.requests.items()):
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(*LATENCY, labels=["method", "route"])
+        for (method, route), durations in list(self.durations.items()):
+            counts, total = durations[:-1], durations[-1]
+            cumulative = [sum(counts[: i + 1]) for i in range(len(counts))]
+            bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
+            latency.add_metric([method, route], list(zip(bounds, cumulative, strict=True)), total)
+        yield latency
+        yield GaugeMetricFamily(*IN_FLIGHT, value=self.in_flight)
+        yield from worker_gauges()
+
+    def registry(self) -> CollectorRegistry:
+        """What a scrape reads: this process's counts."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        return registry
+
+
+class SharedRecorder(Recorder):
+    """The counts of one worker of several, in the files they share (multiprocess mode)."""
+
+    def __init__(self, mounts: Iterable[str] = ()) -> None:
+        super().__init__(mounts)
+        self.path = os.environ[MULTIPROCESS_DIR]
+        self.request_counter = Counter(*REQUESTS, ["method", "route", "status"], registry=None)
+        self.latency = Histogram(
+            *LATENCY, ["method", "route"], buckets=LATENCY_BUCKETS, registry=None
+        )
+        self.in_flight_gauge = Gauge(*IN_FLIGHT, multiprocess_mode="livesum", registry=None)
         # (method, route, status) -> the counter and histogram children: labels() on every
         # request would check and join the label values again.
         self.children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def started(self) -> None:
-        IN_FLIGHT.inc()
+        self.in_flight_gauge.inc()
 
     def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
-        IN_FLIGHT.dec()
+        self.in_flight_gauge.dec()
         if method not in METHODS:
             method = "other"
         route = route_template(scope, self.mounts)
         key = (method, route, status)
         children = self.children.get(key)
         if children is None:
-            children = REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+            children = (
+                self.request_counter.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
             self.children[key] = children
         counter, histogram = children
         counter.inc()
         histogram.observe(seconds)
+
+    def registry(self) -> CollectorRegistry:
+        """What a scrape reads: the files of every worker, live or exited."""
+        registry = CollectorRegistry(auto_describe=False)
+        forget_dead_processes(Path(self.path))
+        MultiProcessCollector(registry, self.path)  # type: ignore[no-untyped-call]
+        return registry
+
+
+def new_recorder(mounts: Iterable[str] = ()) -> Recorder:
+    """The recorder for this process: shared files when app.server runs several workers."""
+    return SharedRecorder(mounts) if os.environ.get(MULTIPROCESS_DIR) else Recorder(mounts)
 
 
 def route_template(scope: Scope, mounts: tuple[str, ...] = ()) -> str:
@@ -153,22 +197,11 @@ class BuildAndState(Collector):
         )
 
 
-def scrape_registry(build: BuildAndState) -> CollectorRegistry:
-    """The registry a scrape reads: every process's files when run by app.server, else memory."""
-    registry = CollectorRegistry(auto_describe=False)
-    path = os.environ.get(MULTIPROCESS_DIR)
-    if path:
-        forget_dead_processes(Path(path))
-        MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
-    else:
-        registry.register(InMemory())
-    registry.register(build)
-    return registry
-
-
-class InMemory(Collector):
-    def collect(self) -> Iterable[Metric]:
-        return REGISTRY.collect()
+def render(recorder: Recorder, version: str, revision: str) -> bytes:
+    """The scrape's answer in Prometheus' text format (blocking: it may read the workers' files)."""
+    registry = recorder.registry()
+    registry.register(BuildAndState(version, revision))
+    return generate_latest(registry)
 
 
 def forget_dead_processes(path: Path) -> None:
@@ -195,20 +228,38 @@ def alive(pid: int) -> bool:
     return True
 
 
-def render(version: str, revision: str) -> bytes:
-    """The scrape's answer in Prometheus' text format (blocking: it reads each process's files)."""
-    return generate_latest(scrape_registry(BuildAndState(version, revision)))
+def worker_figures() -> tuple[float, float, float | None]:
+    """This process's resident memory (bytes), CPU time (s) and open descriptors (None: unknown)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    fds = Path("/proc/self/fd")
+    open_fds = sum(1 for _ in fds.iterdir()) if fds.is_dir() else None
+    return resident_bytes(), usage.ru_utime + usage.ru_stime, open_fds
+
+
+def worker_gauges() -> Iterator[Metric]:
+    """The worker gauges of this process, read now (one process: no pid label)."""
+    memory, cpu, fds = worker_figures()
+    yield GaugeMetricFamily(*WORKER_MEMORY, value=memory)
+    yield GaugeMetricFamily(*WORKER_CPU, value=cpu)
+    if fds is not None:
+        yield GaugeMetricFamily(*WORKER_FDS, value=fds)
 
 
 async def sample_worker(interval: float = WORKER_SAMPLE_SECONDS) -> None:
-    """Write this worker's memory, CPU time and open descriptors now and every `interval` s."""
-    fds = Path("/proc/self/fd")
+    """With several workers: write this one's gauges to its files, now and every `interval` s.
+
+    A scrape is answered by one worker, which cannot read the others' figures: each writes its own
+    (label pid), and the scrape adds the live workers' files up.
+    """
+    memory = Gauge(*WORKER_MEMORY, multiprocess_mode="liveall", registry=None)
+    cpu = Gauge(*WORKER_CPU, multiprocess_mode="liveall", registry=None)
+    fds = Gauge(*WORKER_FDS, multiprocess_mode="liveall", registry=None)
     while True:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        WORKER_CPU.set(usage.ru_utime + usage.ru_stime)
-        WORKER_MEMORY.set(resident_bytes())
-        if fds.is_dir():
-            WORKER_FDS.set(sum(1 for _ in fds.iterdir()))
+        resident, seconds, open_fds = worker_figures()
+        memory.set(resident)
+        cpu.set(seconds)
+        if open_fds is not None:
+            fds.set(open_fds)
         await asyncio.sleep(interval)
 
 

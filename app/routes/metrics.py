@@ -2,7 +2,7 @@
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -13,7 +13,8 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/metrics")
-async def metrics_(settings: SettingsDep) -> Response:
+async def metrics_(request: Request, settings: SettingsDep) -> Response:
     """Every worker's counts, added up. Reading their files is blocking: off the event loop."""
-    body = await asyncio.to_thread(metrics.render, settings.version, settings.revision)
+    recorder: metrics.Recorder = request.app.recorder
+    body = await asyncio.to_thread(metrics.render, recorder, settings.version, settings.revision)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

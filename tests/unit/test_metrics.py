@@ -1,6 +1,6 @@
 """/metrics in one process (counted in memory): its series, their labels, and the setting.
 
-The metrics are the process's own, shared by every app a test makes: tests compare before and after.
+Each app a test makes counts on its own; the tests still compare before and after a scrape.
 Adding up several workers is tested against real servers (tests/server/test_metrics.py) and the
 image (tests/container/test_metrics.py).
 """
@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import lifecycle
 from app.main import create_app
+from app.metrics import Recorder
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
@@ -77,6 +78,7 @@ async def test_unknown_paths_and_methods_share_one_series(client: httpx.AsyncCli
     # Their two series exist once any unknown path or method has been seen...
     await client.get("/no-such-path")
     await client.request("BREW", "/")
+    await scrape(client)  # and the scrape's own
     before = await scrape(client)
     for _ in range(1000):
         assert (await client.get(f"/{secrets.token_hex(6)}")).status_code == 404
@@ -136,4 +138,25 @@ async def test_made_up_methods_keep_no_state_each() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         for _ in range(200):
             await client.request(secrets.token_hex(4).upper(), "/")
-    assert list(app.recorder.children) == [("other", "/", 405)]  # type: ignore[attr-defined]
+    recorder = app.recorder  # type: ignore[attr-defined]
+    assert list(recorder.requests) == [("other", "/", 405)]
+    assert list(recorder.durations) == [("other", "/")]
+
+
+def test_the_in_memory_histogram_counts_each_duration_in_its_bucket() -> None:
+    recorder = Recorder()
+    scope = {"path": "/nowhere"}
+    for seconds in (0.001, 0.0025, 0.004, 0.3, 20.0):
+        recorder.started()
+        recorder.finished("GET", scope, 200, seconds)
+    registry = recorder.registry()
+    [latency] = [f for f in registry.collect() if f.name == "http_request_duration_seconds"]
+    buckets = {s.labels["le"]: s.value for s in latency.samples if s.name.endswith("_bucket")}
+    assert buckets["0.0025"] == 2  # at the bound is in the bucket: `le`
+    assert buckets["0.005"] == 3
+    assert buckets["0.25"] == 3 and buckets["0.5"] == 4
+    assert buckets["10.0"] == 4 and buckets["+Inf"] == 5
+    [total] = [s.value for s in latency.samples if s.name.endswith("_sum")]
+    assert total == pytest.approx(20.3075)
+    [in_flight] = [f for f in registry.collect() if f.name == "http_requests_in_flight"]
+    assert in_flight.samples[0].value == 0
