@@ -234,6 +234,25 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def cpu_seconds(container: str) -> float:
+    """CPU time the container's processes have used, from its cgroup (v2 or v1).
+
+    Per request, it varies less than requests/s between containers and runs: a container's
+    requests/s also depends on what the scheduler gives it and on the load generator beside it.
+    """
+    pid = docker("inspect", "-f", "{{.State.Pid}}", container)
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            stat = Path(f"/sys/fs/cgroup{path}/cpu.stat")
+            if stat.exists():
+                usage = dict(line.split() for line in stat.read_text().splitlines())
+                return int(usage["usage_usec"]) / 1e6
+        if "cpuacct" in controllers.split(","):
+            return int(Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage").read_text()) / 1e9
+    raise RuntimeError(f"no CPU accounting found for container {container}")
+
+
 def memory_mib(container: str) -> float:
     usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).split("/")[0]
     number, unit = re.match(r"([\d.]+)\s*(\w+)", usage.strip()).groups()  # type: ignore[union-attr]
@@ -253,7 +272,10 @@ def measure_variant(variant: Variant, seconds: int) -> dict[str, Any]:
         figures["idle_mib"] = memory_mib(container)
         for path in PATHS:
             wrk(container, f"http://127.0.0.1:8000{path}", 1)  # warm-up
+            cpu_before = cpu_seconds(container)
             figures[path] = wrk(container, f"http://127.0.0.1:8000{path}", seconds)
+            cpu = cpu_seconds(container) - cpu_before
+            figures[path]["cpu_us"] = cpu / figures[path]["requests"] * 1e6
         if variant.scrape:
             figures["scrape_ms"], figures["scraped_requests"] = time_scrapes(container)
         if variant.healthcheck:
@@ -382,8 +404,8 @@ def summarise(rounds: list[dict[str, dict[str, Any]]], workers: dict[str, int]) 
         entry["workers"] = workers[name]
         for path in PATHS:
             entry[path] = {
-                key: median([r[path][key] for r in per_round])
-                for key in ("rps", "p50_ms", "p99_ms", "errors", "non_2xx")
+                key: median([r[path].get(key) for r in per_round])
+                for key in ("rps", "p50_ms", "p99_ms", "errors", "non_2xx", "cpu_us")
             }
         summary[name] = entry
     return summary
