@@ -23,9 +23,9 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 class RequestContext:
     """Per request: an id (kept from X-Request-ID or made), echoed in the response and set for every
     log line; `Connection: close` while the process drains; one access log line; its metrics
-    (app.metrics); and the traceback
-    of an unhandled error, logged with the id (the answer is the app's handler's: internal_error
-    unless the user has one). It wraps all of Starlette's layers (app.main.App).
+    (app.metrics); and the traceback of an unhandled error, logged with the id (the answer is the
+    app's handler's: internal_error unless the user has one). It wraps all of Starlette's layers
+    (app.main.App).
 
     It also answers HEAD wherever GET is served (uptime monitors use HEAD), as Starlette's own
     routes do: FastAPI routes list only the methods they declare, and declaring HEAD beside GET
