@@ -11,13 +11,17 @@ import pytest
 
 from app.server import prepare_metrics_dir
 from tests.support.metrics import ROOT_ROUTE, get_root, scrape, value, worker_pids
-from tests.support.servers import isolated_env, run_server, wait_until
+from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
 
 pytestmark = pytest.mark.server
 
 
+# Two workers, stopped at the end with SIGTERM and no drain: the workers' coverage is written.
+TWO_WORKERS = {"WEB_CONCURRENCY": "2", "APP_DRAIN_SECONDS": "0"}
+
+
 def test_two_workers_report_every_request_in_every_scrape() -> None:
-    with run_server(env={"WEB_CONCURRENCY": "2"}) as server:
+    with run_server(env=TWO_WORKERS) as server:
         wait_until(lambda: len(worker_pids(server.url)) == 2, 15, "both workers' gauges")
         get_root(server.url, 200)
         for _ in range(10):
@@ -28,10 +32,11 @@ def test_two_workers_report_every_request_in_every_scrape() -> None:
             # Each scrape is answered by one worker, which counts itself in flight.
             assert value(samples, "http_requests_in_flight") == 1
         assert len(worker_pids(server.url)) == 2
+        stop_and_read_logs(server)
 
 
 def test_a_killed_worker_s_counts_are_kept_once_and_its_gauges_go() -> None:
-    with run_server(env={"WEB_CONCURRENCY": "2"}) as server:
+    with run_server(env=TWO_WORKERS) as server:
         wait_until(lambda: len(worker_pids(server.url)) == 2, 15, "both workers' gauges")
         get_root(server.url, 100)
         before = worker_pids(server.url)
@@ -46,10 +51,11 @@ def test_a_killed_worker_s_counts_are_kept_once_and_its_gauges_go() -> None:
         get_root(server.url, 50)
         for _ in range(6):
             assert value(scrape(server.url), "http_requests_total", **ROOT_ROUTE) == 150
+        stop_and_read_logs(server)
 
 
 def test_counts_start_from_zero_at_each_start(tmp_path: Path) -> None:
-    env = {"WEB_CONCURRENCY": "2", "APP_METRICS_DIR": str(tmp_path / "metrics")}
+    env = {**TWO_WORKERS, "APP_METRICS_DIR": str(tmp_path / "metrics")}
     with run_server(env=env) as server:
         get_root(server.url, 20)
         assert value(scrape(server.url), "http_requests_total", **ROOT_ROUTE) == 20
