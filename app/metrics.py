@@ -1,9 +1,9 @@
 """Prometheus metrics at `/metrics`, added up over every worker process of the container.
 
 One process (one worker, the image's default without a CPU limit and a Kubernetes pod's; or no
-app.server: a test client, `uvicorn --reload`) counts in plain Python (Recorder): a few dict and
-list updates a request, about a fifth of what prometheus_client's own metric objects cost, read
-into Prometheus' format only when scraped.
+app.server: a test client, `uvicorn --reload`) counts in plain Python (MemoryRecorder): a few dict
+and list updates a request, about a fifth of what prometheus_client's own metric objects cost,
+read into Prometheus' format only when scraped.
 
 With several uvicorn workers, each scrape is answered by one of them; if each counted only its own
 requests, every scrape would see a part, a different part each time. So app.server runs several
@@ -61,12 +61,32 @@ WORKER_CPU = ("app_worker_cpu_seconds", "CPU time (user and system) each live wo
 WORKER_FDS = ("app_worker_open_fds", "Open file descriptors of each live worker.")
 
 
-class Recorder(Collector):
-    """The counts of this process alone, in memory; RequestContext (app.middleware) calls it."""
+class Recorder:
+    """What RequestContext (app.middleware) calls for each request, and what a scrape reads."""
 
     def __init__(self, mounts: Iterable[str] = ()) -> None:
         # Paths of mounted apps (the docs' assets): their requests are counted under the mount.
         self.mounts = tuple(mounts)
+
+    def labels(self, method: str, scope: Scope) -> tuple[str, str]:
+        """The request's method and route labels: a bounded set, whatever the client sends."""
+        return method if method in METHODS else "other", route_template(scope, self.mounts)
+
+    def started(self) -> None:
+        raise NotImplementedError
+
+    def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
+        raise NotImplementedError
+
+    def registry(self) -> CollectorRegistry:
+        raise NotImplementedError
+
+
+class MemoryRecorder(Recorder, Collector):
+    """The counts of this process alone, in memory."""
+
+    def __init__(self, mounts: Iterable[str] = ()) -> None:
+        super().__init__(mounts)
         self.in_flight = 0
         # (method, route, status) -> count
         self.requests: dict[tuple[str, str, int], int] = {}
@@ -79,9 +99,7 @@ class Recorder(Collector):
 
     def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
         self.in_flight -= 1
-        if method not in METHODS:
-            method = "other"
-        route = route_template(scope, self.mounts)
+        method, route = self.labels(method, scope)
         key = (method, route, status)
         self.requests[key] = self.requests.get(key, 0) + 1
         durations = self.durations.get((method, route))
@@ -96,10 +114,10 @@ class Recorder(Collector):
             requests.add_metric([method, route, str(status)], count)
         yield requests
         latency = HistogramMetricFamily(*LATENCY, labels=["method", "route"])
+        bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
         for (method, route), durations in list(self.durations.items()):
             counts, total = durations[:-1], durations[-1]
             cumulative = [sum(counts[: i + 1]) for i in range(len(counts))]
-            bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
             latency.add_metric([method, route], list(zip(bounds, cumulative, strict=True)), total)
         yield latency
         yield GaugeMetricFamily(*IN_FLIGHT, value=self.in_flight)
@@ -132,9 +150,7 @@ class SharedRecorder(Recorder):
 
     def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
         self.in_flight_gauge.dec()
-        if method not in METHODS:
-            method = "other"
-        route = route_template(scope, self.mounts)
+        method, route = self.labels(method, scope)
         key = (method, route, status)
         children = self.children.get(key)
         if children is None:
@@ -157,7 +173,7 @@ class SharedRecorder(Recorder):
 
 def new_recorder(mounts: Iterable[str] = ()) -> Recorder:
     """The recorder for this process: shared files when app.server runs several workers."""
-    return SharedRecorder(mounts) if os.environ.get(MULTIPROCESS_DIR) else Recorder(mounts)
+    return SharedRecorder(mounts) if os.environ.get(MULTIPROCESS_DIR) else MemoryRecorder(mounts)
 
 
 def route_template(scope: Scope, mounts: tuple[str, ...] = ()) -> str:
