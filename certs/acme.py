@@ -1,0 +1,159 @@
+"""Certificates from an ACME directory (Let's Encrypt by default), proven by HTTP-01.
+
+The proxy sends `/.well-known/acme-challenge/` on its HTTP port to the responder here
+(`ChallengeResponder`, port 8402), which answers the tokens of the order in progress. The account
+key and its URL are kept in the shared volume, so a restart does not register a new account.
+"""
+
+import datetime
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+from acme import challenges, client, crypto_util, errors, messages
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from josepy.jwk import JWKRSA
+
+from certs.certificates import key_pem, new_key
+from certs.settings import Settings
+
+CHALLENGE_PORT = 8402
+CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
+USER_AGENT = "fastapi-app-certs"
+# How long an unreachable directory is tried again before the order is said to fail.
+DIRECTORY_PATIENCE = 10.0
+
+
+class AcmeError(Exception):
+    """An order that failed; its message is one line naming the setting and the URL or name."""
+
+
+class ChallengeResponder:
+    """Answers HTTP-01 challenges: GET /.well-known/acme-challenge/<token>."""
+
+    def __init__(self, host: str = "0.0.0.0", port: int = CHALLENGE_PORT) -> None:  # noqa: S104
+        self.tokens: dict[str, str] = {}
+        tokens = self.tokens
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                token = self.path.removeprefix(CHALLENGE_PREFIX)
+                body = tokens.get(token) if self.path.startswith(CHALLENGE_PREFIX) else None
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write((body or "not found").encode())
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # The proxy's access log has these requests.
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reason(error: BaseException) -> str:
+    """The innermost cause of a network error, on one line."""
+    while True:
+        inner = getattr(error, "reason", None) or error.__cause__ or error.__context__
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
+
+
+def _account(settings: Settings, account_file: Path) -> client.ClientV2:
+    """A client signed in to the directory's account for this key, registered on first use."""
+    saved = json.loads(account_file.read_text()) if account_file.exists() else {}
+    if saved.get("directory") != settings.acme_directory:
+        saved = {}
+    if saved:
+        private = serialization.load_pem_private_key(saved["key"].encode(), password=None)
+        assert isinstance(private, rsa.RSAPrivateKey)  # noqa: S101 - written below
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = JWKRSA(key=private)
+    net = client.ClientNetwork(key, user_agent=USER_AGENT)
+    # A network that is not up yet (the container just started) is waited for, briefly.
+    end = time.monotonic() + DIRECTORY_PATIENCE
+    while True:
+        try:
+            directory = client.ClientV2.get_directory(settings.acme_directory, net)
+            break
+        except (requests.RequestException, ValueError) as error:
+            if time.monotonic() > end:
+                raise AcmeError(
+                    f"ACME_DIRECTORY ({settings.acme_directory}): unreachable: {reason(error)}"
+                ) from None
+            time.sleep(1)
+    acme = client.ClientV2(directory, net)
+    contact = (f"mailto:{settings.acme_email}",) if settings.acme_email else ()
+    registration = messages.NewRegistration(contact=contact, terms_of_service_agreed=True)
+    try:
+        acme.new_account(registration)
+    except errors.ConflictError as existing:
+        # This key has an account already: use it.
+        net.account = messages.RegistrationResource(body=registration, uri=existing.location)
+    if not saved:
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        account_file.parent.mkdir(parents=True, exist_ok=True)
+        account_file.write_text(
+            json.dumps({"directory": settings.acme_directory, "key": pem.decode()})
+        )
+    return acme
+
+
+def obtain(settings: Settings, responder: ChallengeResponder, timeout: float = 120) -> bytes:
+    """A certificate for `settings.domains`, as HAProxy's PEM (chain, then a new key)."""
+    try:
+        acme = _account(settings, settings.tls_dir / "acme" / "account.json")
+        key = key_pem(new_key())
+        order = acme.new_order(crypto_util.make_csr(key, list(settings.domains)))
+        for authorization in order.authorizations:
+            http01 = [
+                c for c in authorization.body.challenges if isinstance(c.chall, challenges.HTTP01)
+            ]
+            if not http01:
+                name = authorization.body.identifier.value
+                raise AcmeError(f"TLS_DOMAINS: no HTTP-01 challenge offered for {name}")
+            challenge = http01[0]
+            response, validation = challenge.response_and_validation(acme.net.key)
+            responder.tokens[challenge.chall.encode("token")] = validation
+            acme.answer_challenge(challenge, response)
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=timeout)
+        order = acme.poll_and_finalize(order, deadline)
+    except AcmeError:
+        raise
+    except errors.ValidationError as error:
+        failed = [
+            f"{a.body.identifier.value}: {c.error.detail if c.error else 'invalid'}"
+            for a in error.failed_authzrs
+            for c in a.body.challenges
+            if c.error is not None
+        ]
+        raise AcmeError(f"TLS_DOMAINS: validation failed: {'; '.join(failed)}"[:300]) from None
+    except messages.Error as error:
+        raise AcmeError(
+            f"ACME_DIRECTORY ({settings.acme_directory}): {error.detail or error.typ}"[:300]
+        ) from None
+    except (requests.RequestException, errors.Error) as error:
+        raise AcmeError(f"ACME_DIRECTORY ({settings.acme_directory}): {reason(error)}") from None
+    finally:
+        responder.tokens.clear()
+    return order.fullchain_pem.encode() + key
