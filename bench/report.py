@@ -14,8 +14,8 @@ ASYNCIO_1W, CEILING_1W = "ours (1 worker, asyncio loop)", "raw ASGI ceiling (1 w
 ACCESS_LOG_1W = "ours (1 worker, access log on)"
 METRICS_OFF_1W = "ours (1 worker, metrics off)"
 REPLICA = "stack: one API replica, direct (its loopback)"
-PROXY = "stack: through the proxy (its loopback)"
-PUBLISHED = "stack: through the published port (host loopback)"
+PROXY = "stack: through the proxy, HTTPS (its loopback)"
+PUBLISHED = "stack: through the published port, HTTPS (host loopback)"
 
 
 def fmt(value: float | None, digits: int = 0, unit: str = "") -> str:
@@ -82,7 +82,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     stack = s[PROXY]["/"]["rps"] / s[REPLICA]["/"]["rps"]
     rows.append(
         (
-            "`GET /` req/s, the stack through the proxy / one replica direct >= 0.6, access log on",
+            "`GET /` req/s, the stack through the proxy over HTTPS / one replica direct over HTTP "
+            ">= 0.6, access log on",
             f"{stack:.2f}x",
             stack >= 0.6,
         )

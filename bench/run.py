@@ -5,9 +5,10 @@
 Needs a Docker engine, wrk and nsenter (root): load is sent to each container on its own loopback,
 inside its network namespace. Cold builds are `docker build --no-cache` (every layer built again;
 the harness deletes no build cache, so uv's download cache mount stays warm). Then the Compose
-stack (`compose.yml`, as `docker compose up --build` runs it): one replica direct, the proxy from
-its own loopback and through the published port, side by side; `docker stop` of one container under
-32 keep-alive connections; and `deploy/rollout` under load through the proxy.
+stack (`compose.yml`, as `docker compose up --build` runs it): one replica direct (HTTP), the
+proxy over HTTPS with keep-alive from its own loopback and through the published port, side by
+side; `docker stop` of one container under 32 keep-alive connections; and `deploy/rollout` under
+load through the proxy.
 Writes results.json (every figure), results.md (the table) and chart.png under --out.
 """
 
@@ -309,8 +310,8 @@ def time_scrapes(container: str) -> tuple[float, float]:
 # The stack and shutdown under load --------------------------------------------------------------
 
 REPLICA = "stack: one API replica, direct (its loopback)"
-PROXY = "stack: through the proxy (its loopback)"
-PUBLISHED = "stack: through the published port (host loopback)"
+PROXY = "stack: through the proxy, HTTPS (its loopback)"
+PUBLISHED = "stack: through the published port, HTTPS (host loopback)"
 
 
 def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
@@ -318,6 +319,7 @@ def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
     env = {
         "PROXY_PORT": str(free_port()),
         "API_IMAGE": "bench-stack-api",
+        "CERTS_IMAGE": "bench-stack-certs",
         "BACKEND_SUBNET": "172.31.253.0/24",
     }
     with compose_up(env) as stack:
@@ -325,7 +327,8 @@ def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
         proxy = stack.containers("proxy")[0].id
         targets = {
             REPLICA: (replica, replica, "http://127.0.0.1:8000"),
-            PROXY: (proxy, proxy, "http://127.0.0.1:8080"),
+            # HTTPS with keep-alive, as clients reach the stack (plain HTTP only redirects).
+            PROXY: (proxy, proxy, "https://127.0.0.1:8443"),
             # Through docker-proxy, as a client on the host reaches it.
             PUBLISHED: (None, proxy, stack.url),
         }

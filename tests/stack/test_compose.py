@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support.compose import Stack, compose_up
+from tests.support.compose import Stack, compose_up, get, post
 from tests.support.docker import docker
 from tests.support.loadgen import Load
 from tests.support.servers import ROOT, free_port
@@ -46,10 +45,10 @@ def json_lines(lines: list[str]) -> list[dict[str, Any]]:
 
 
 def test_the_contract_through_the_proxy(stack: Stack) -> None:
-    assert httpx.get(f"{stack.url}/").content == b'"Hello World"'
-    assert httpx.get(f"{stack.url}/info/status").content == b'{"status":"ok"}'
-    assert httpx.get(f"{stack.url}/docs").status_code == 200
-    assert httpx.get(f"{stack.url}/redoc").status_code == 200
+    assert get(f"{stack.url}/").content == b'"Hello World"'
+    assert get(f"{stack.url}/info/status").content == b'{"status":"ok"}'
+    assert get(f"{stack.url}/docs").status_code == 200
+    assert get(f"{stack.url}/redoc").status_code == 200
 
 
 def test_only_the_proxy_is_published_and_the_api_network_is_internal(stack: Stack) -> None:
@@ -78,9 +77,7 @@ def test_every_service_is_hardened(stack: Stack) -> None:
 
 
 def test_security_headers_and_gzip(stack: Stack) -> None:
-    response = httpx.get(
-        f"{stack.url}/static/docs/swagger-ui.css", headers={"Accept-Encoding": "gzip"}
-    )
+    response = get(f"{stack.url}/static/docs/swagger-ui.css", headers={"Accept-Encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
@@ -89,9 +86,9 @@ def test_security_headers_and_gzip(stack: Stack) -> None:
 
 
 def test_only_the_docs_pages_may_run_inline_scripts(stack: Stack) -> None:
-    api = httpx.get(f"{stack.url}/").headers["content-security-policy"]
-    docs = httpx.get(f"{stack.url}/docs").headers["content-security-policy"]
-    redoc = httpx.get(f"{stack.url}/redoc").headers["content-security-policy"]
+    api = get(f"{stack.url}/").headers["content-security-policy"]
+    docs = get(f"{stack.url}/docs").headers["content-security-policy"]
+    redoc = get(f"{stack.url}/redoc").headers["content-security-policy"]
     assert api == "default-src 'none'; frame-ancestors 'none'"
     assert docs == redoc and "script-src 'self' 'unsafe-inline'" in docs
     assert "default-src 'self'" in docs and "frame-ancestors 'none'" in docs
@@ -99,7 +96,7 @@ def test_only_the_docs_pages_may_run_inline_scripts(stack: Stack) -> None:
 
 def test_an_unsafe_request_id_is_replaced_with_one_id_from_edge_to_app(stack: Stack) -> None:
     unsafe = 'forged id", "level": "critical' + "x" * 200  # spaces, quotes, and too long
-    response = httpx.get(f"{stack.url}/", headers={"X-Request-ID": unsafe})
+    response = get(f"{stack.url}/", headers={"X-Request-ID": unsafe})
     rid = response.headers["x-request-id"]
     assert rid != unsafe and len(rid) <= 128
     [edge] = [line for line in json_lines(stack.logs("proxy")) if line.get("request_id") == rid]
@@ -109,9 +106,7 @@ def test_an_unsafe_request_id_is_replaced_with_one_id_from_edge_to_app(stack: St
 
 def test_the_real_client_reaches_the_api_and_a_spoofed_one_does_not(stack: Stack) -> None:
     rid = "client-address-check"
-    response = httpx.get(
-        f"{stack.url}/", headers={"X-Forwarded-For": "6.6.6.6", "X-Request-ID": rid}
-    )
+    response = get(f"{stack.url}/", headers={"X-Forwarded-For": "6.6.6.6", "X-Request-ID": rid})
     assert response.headers["x-request-id"] == rid
     [edge] = [line for line in json_lines(stack.logs("proxy")) if line.get("request_id") == rid]
     [app] = [line for line in json_lines(stack.logs("api")) if line.get("request_id") == rid]
@@ -120,14 +115,14 @@ def test_the_real_client_reaches_the_api_and_a_spoofed_one_does_not(stack: Stack
 
 def test_oversized_headers_are_refused_at_the_proxy(stack: Stack) -> None:
     rid = "oversized-header"
-    response = httpx.get(f"{stack.url}/", headers={"X-Big": "a" * 16384, "X-Request-ID": rid})
+    response = get(f"{stack.url}/", headers={"X-Big": "a" * 16384, "X-Request-ID": rid})
     assert response.status_code in (400, 431)
     assert not [line for line in json_lines(stack.logs("api")) if line.get("request_id") == rid]
-    assert httpx.get(f"{stack.url}/").status_code == 200
+    assert get(f"{stack.url}/").status_code == 200
 
 
 def test_a_body_over_the_limit_is_refused_at_the_proxy(stack: Stack) -> None:
-    response = httpx.post(f"{stack.url}/", content=b"x" * (2 * 1024 * 1024))
+    response = post(f"{stack.url}/", content=b"x" * (2 * 1024 * 1024))
     assert response.status_code == 413
 
 
@@ -141,7 +136,7 @@ def test_slow_clients_are_cut_at_the_proxy_while_others_are_served(stack: Stack)
             slow.append(sock)
         started = time.monotonic()
         for _ in range(20):
-            assert httpx.get(f"{stack.url}/info/status").status_code == 200
+            assert get(f"{stack.url}/info/status").status_code == 200
         assert slow[0].recv(65536).startswith(b"HTTP/1.1 408 ")  # blocks until the proxy gives up
         assert time.monotonic() - started < 15
     finally:
@@ -150,8 +145,8 @@ def test_slow_clients_are_cut_at_the_proxy_while_others_are_served(stack: Stack)
 
 
 def test_the_secret_reaches_the_settings_and_is_not_leaked(stack: Stack) -> None:
-    ok = httpx.get(f"{stack.url}/private/hello", headers={"Authorization": f"Bearer {API_KEY}"})
-    denied = httpx.get(f"{stack.url}/private/hello", headers={"Authorization": "Bearer wrong"})
+    ok = get(f"{stack.url}/private/hello", headers={"Authorization": f"Bearer {API_KEY}"})
+    denied = get(f"{stack.url}/private/hello", headers={"Authorization": "Bearer wrong"})
     assert (ok.status_code, denied.status_code) == (200, 401)
     for container in stack.containers("api"):
         assert API_KEY not in json.dumps(container.inspect())

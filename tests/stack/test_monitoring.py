@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.compose import Stack, compose_up
+from tests.support.compose import Stack, compose_up, get
 from tests.support.docker import docker
 from tests.support.servers import ROOT, free_port, wait_until
 
@@ -73,7 +73,7 @@ def test_prometheus_scrapes_both_replicas(stack: Stack) -> None:
 
 
 def test_prometheus_counts_the_requests_sent_through_the_proxy(stack: Stack) -> None:
-    with httpx.Client(base_url=stack.url) as client:
+    with httpx.Client(base_url=stack.url, verify=False) as client:
         for _ in range(REQUESTS):
             assert client.get("/").status_code == 200
     promql = 'sum(http_requests_total{job="api", method="GET", route="/", status="200"})'
@@ -89,7 +89,7 @@ def test_prometheus_counts_the_requests_sent_through_the_proxy(stack: Stack) -> 
 
 def test_metrics_are_not_served_at_the_edge(stack: Stack) -> None:
     for path in ("/metrics", "/metrics/", "/%6Detrics", "/metrics?format=x"):
-        response = httpx.get(f"{stack.url}{path}")
+        response = get(f"{stack.url}{path}")
         assert response.status_code == 404, path
         assert response.json() == {"detail": "Not Found"}
         assert "# TYPE" not in response.text

@@ -1,9 +1,8 @@
 """`docker compose down` leaves nothing behind."""
 
-import httpx
 import pytest
 
-from tests.support.compose import compose_up
+from tests.support.compose import compose_up, get
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.stack
@@ -17,5 +16,5 @@ def test_compose_down_leaves_no_container_network_or_volume() -> None:
         "BACKEND_SUBNET": "172.31.253.0/24",
     }
     with compose_up(env) as stack:
-        assert httpx.get(f"http://127.0.0.1:{port}/info/status").status_code == 200
+        assert get(f"{stack.url}/info/status").status_code == 200
     assert stack.leftovers() == []

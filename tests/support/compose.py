@@ -7,9 +7,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.support.docker import Container, docker
-from tests.support.servers import ROOT
+from tests.support.servers import ROOT, free_port
 
 # What a developer may set on purpose for the tests (docs/testing.md): the images to build on.
 KNOBS = {"PYTHON_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE"}
@@ -29,12 +33,27 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     # Compose profiles to enable (`monitoring` adds Prometheus).
     profiles: tuple[str, ...] = ()
+    # Compose files added to compose.yml (`-f`), for what only a test runs beside the stack.
+    overrides: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The HTTPS port (published too) and the certificate manager's image, unless given: a
+        # free port, and a tag of the tests' own (never a developer's fastapi-app-certs:latest).
+        self.env = {
+            "PROXY_TLS_PORT": str(free_port()),
+            "CERTS_IMAGE": "fastapi-app-certs:stack-test",
+            **self.env,
+        }
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         """`docker compose` on this project; a developer's .env is not read (`--env-file`)."""
         command = ["compose", "--project-directory", str(ROOT), "--env-file", os.devnull]
+        if self.overrides:
+            command += ["-f", str(ROOT / "compose.yml")]
+            for override in self.overrides:
+                command += ["-f", str(override)]
         for profile in self.profiles:
             command += ["--profile", profile]
         return docker(
@@ -60,7 +79,14 @@ class Stack:
 
     @property
     def url(self) -> str:
-        """Where the proxy listens on the host (PROXY_PORT)."""
+        """Where clients reach the stack: the proxy's HTTPS port on the host (PROXY_TLS_PORT).
+        Its certificate is the self-signed one unless a test configures another: clients that
+        are not about TLS use `verify=False` (tests/stack/test_https.py checks the certificate)."""
+        return f"https://127.0.0.1:{self.env['PROXY_TLS_PORT']}"
+
+    @property
+    def http_url(self) -> str:
+        """The proxy's plain HTTP port on the host (PROXY_PORT): it redirects to HTTPS."""
         return f"http://127.0.0.1:{self.env['PROXY_PORT']}"
 
     def containers(self, service: str) -> list[Container]:
@@ -71,12 +97,29 @@ class Stack:
         return [line for c in self.containers(service) for line in c.logs().splitlines()]
 
 
+def get(url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.get` to the stack's HTTPS port (see `Stack.url`)."""
+    return httpx.get(url, verify=False, **kwargs)
+
+
+def post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, verify=False, **kwargs)
+
+
 @contextmanager
 def compose_up(
-    env: dict[str, str], timeout: float = 300, profiles: tuple[str, ...] = ()
+    env: dict[str, str],
+    timeout: float = 300,
+    profiles: tuple[str, ...] = (),
+    overrides: tuple[Path, ...] = (),
 ) -> Iterator[Stack]:
     """`docker compose up --build --wait`; `down --volumes` in every case."""
-    stack = Stack(project=f"fastapi-app-test-{uuid.uuid4().hex[:8]}", env=env, profiles=profiles)
+    stack = Stack(
+        project=f"fastapi-app-test-{uuid.uuid4().hex[:8]}",
+        env=env,
+        profiles=profiles,
+        overrides=overrides,
+    )
     try:
         stack.compose("up", "--build", "--detach", "--wait", "--wait-timeout", str(timeout))
         yield stack

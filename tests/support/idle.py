@@ -1,6 +1,6 @@
 """Many idle keep-alive clients: connections that have had one answer and then wait.
 
-    with IdleClients("127.0.0.1", port, 10_000) as idle:   # opened, each answered once
+    with IdleClients("127.0.0.1", port, 10_000, tls=True) as idle:  # opened, each answered once
         ...                                               # they wait, open
         idle.check()                                      # one more request on each
 
@@ -11,6 +11,7 @@ an answer other than 200.
 import asyncio
 import json
 import resource
+import ssl
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Iterable
@@ -20,8 +21,16 @@ REQUEST = b"GET /healthz HTTP/1.1\r\nHost: idle-client\r\n\r\n"
 
 
 class IdleClients:
-    def __init__(self, host: str, port: int, count: int, at_once: int = 200) -> None:
+    def __init__(
+        self, host: str, port: int, count: int, tls: bool = False, at_once: int = 200
+    ) -> None:
         self.host, self.port, self.count = host, port, count
+        # TLS as browsers do it (not verified: the stack's self-signed certificate).
+        self.tls: ssl.SSLContext | None = None
+        if tls:
+            self.tls = ssl.create_default_context()
+            self.tls.check_hostname = False
+            self.tls.verify_mode = ssl.CERT_NONE
         self.limit = asyncio.Semaphore(at_once)
         self.loop = asyncio.new_event_loop()
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -57,7 +66,9 @@ class IdleClients:
     async def open_one(self) -> None:
         async with self.limit:
             try:
-                stream = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 10)
+                stream = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port, ssl=self.tls), 10
+                )
             except (OSError, TimeoutError) as error:
                 self.errors[type(error).__name__] += 1
                 return
@@ -90,15 +101,16 @@ class IdleClients:
 
 
 def main() -> None:
-    """`python -m tests.support.idle HOST PORT COUNT`, for a test to run in another network
-    namespace: prints the first outcome as JSON once the connections are open, checks them again
-    when a line comes on stdin, prints that outcome, and exits."""
+    """`python -m tests.support.idle HOST PORT COUNT [tls]`, for a test to run in another network
+    namespace: prints the first outcome as JSON once the connections are open, then checks them
+    again for each `check` line on stdin and prints the outcome so far; ends with stdin."""
     host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    with IdleClients(host, port, count) as idle:
+    with IdleClients(host, port, count, tls=sys.argv[4:] == ["tls"]) as idle:
         print(json.dumps({"answered": idle.answered, "errors": idle.errors}), flush=True)
-        sys.stdin.readline()
-        idle.check()
-        print(json.dumps({"answered": idle.answered, "errors": idle.errors}), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "check":
+                idle.check()
+                print(json.dumps({"answered": idle.answered, "errors": idle.errors}), flush=True)
 
 
 if __name__ == "__main__":

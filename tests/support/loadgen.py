@@ -23,18 +23,23 @@ from tests.support.servers import wait_until
 
 
 class Load:
-    def __init__(self, url: str, connections: int) -> None:
+    def __init__(self, url: str, connections: int, server_name: str | None = None) -> None:
         self.url = url
+        # The TLS server name to send (SNI), when the URL's host is an address.
+        self.extensions = {"sni_hostname": server_name} if server_name else {}
         self.outcomes: dict[str, str] = {}
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.worker) for _ in range(connections)]
 
     def worker(self) -> None:
-        with httpx.Client(timeout=10) as client:
+        # The stack's HTTPS port serves a self-signed certificate (see tests/support/compose.py).
+        with httpx.Client(timeout=10, verify=False) as client:
             while not self.stop.is_set():
                 rid = uuid.uuid4().hex
                 try:
-                    response = client.get(self.url, headers={"X-Request-ID": rid})
+                    response = client.get(
+                        self.url, headers={"X-Request-ID": rid}, extensions=self.extensions
+                    )
                     self.outcomes[rid] = str(response.status_code)
                 except httpx.ConnectError:
                     self.outcomes[rid] = "refused"

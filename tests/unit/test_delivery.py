@@ -272,3 +272,10 @@ def test_pods_are_scraped_and_the_ingress_keeps_metrics_inside(
     services = {m["metadata"]["name"] for m in manifests.values() if m["kind"] == "Service"}
     assert backends["/"] in services
     assert backends["/metrics"] not in services
+
+
+def test_the_ingress_serves_https_for_its_hosts_with_a_cert_manager_certificate() -> None:
+    ingress = yaml.safe_load((K8S / "ingress.yaml").read_text())
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    [tls] = ingress["spec"]["tls"]
+    assert tls["secretName"] and tls["hosts"] == [r["host"] for r in ingress["spec"]["rules"]]

@@ -22,13 +22,14 @@ def test_the_configuration_page_documents_every_setting() -> None:
     assert table in page.read_text(), f"paste this table into {page}:\n{table}"
 
 
-def test_the_stack_page_documents_every_compose_variable_with_its_default() -> None:
+def test_the_stack_pages_document_every_compose_variable_with_its_default() -> None:
     compose = (ROOT / "compose.yml").read_text()
     variables = dict(re.findall(r"\$\{(\w+):[-?]([^}]*)\}", compose))
-    page = (ROOT / "docs" / "stack.md").read_text()
-    rows = dict(re.findall(r"^\| `(\w+)` \| (.*?) \|", page, re.M))
+    # The stack's page, and the HTTPS page for the variables of TLS.
+    pages = "\n".join((ROOT / "docs" / name).read_text() for name in ("stack.md", "https.md"))
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*?) \|", pages, re.M))
     for name, default in variables.items():
-        assert name in rows, f"docs/stack.md has no row for {name}"
+        assert name in rows, f"docs/stack.md or docs/https.md has no row for {name}"
         assert rows[name].startswith(f"`{default}`"), (name, rows[name], default)
 
 
