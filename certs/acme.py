@@ -126,6 +126,10 @@ def obtain(settings: Settings, responder: ChallengeResponder, timeout: float = 1
         key = key_pem(new_key())
         order = acme.new_order(crypto_util.make_csr(key, list(settings.domains)))
         for authorization in order.authorizations:
+            # A name proven recently is not proven again (Let's Encrypt reuses a valid
+            # authorization for up to 30 days): its challenge is answered already.
+            if authorization.body.status == messages.STATUS_VALID:
+                continue
             http01 = [
                 c for c in authorization.body.challenges if isinstance(c.chall, challenges.HTTP01)
             ]
