@@ -320,7 +320,7 @@ def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
         "PROXY_PORT": str(free_port()),
         "API_IMAGE": "bench-stack-api",
         "CERTS_IMAGE": "bench-stack-certs",
-        "BACKEND_SUBNET": "172.31.253.0/24",
+        "BACKEND_SUBNET": "10.231.253.0/24",
     }
     with compose_up(env) as stack:
         replica = stack.containers("api")[0].id

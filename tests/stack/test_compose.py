@@ -33,7 +33,7 @@ def stack(secret_file: Path) -> Iterator[Stack]:
         "PROXY_PORT": str(free_port()),
         "API_IMAGE": "fastapi-app:stack-test",
         "API_KEY_FILE": str(secret_file),
-        "BACKEND_SUBNET": "172.31.251.0/24",
+        "BACKEND_SUBNET": "10.231.251.0/24",
         "API_ACCESS_LOG": "true",  # the client-address test reads the API's access lines
     }
     with compose_up(env) as stack:
@@ -162,7 +162,7 @@ def test_a_missing_secret_file_fails_the_start_naming_it(secret_file: Path) -> N
         "PROXY_PORT": str(free_port()),
         "API_IMAGE": "fastapi-app:stack-test",
         "API_KEY_FILE": str(missing),
-        "BACKEND_SUBNET": "172.31.252.0/24",
+        "BACKEND_SUBNET": "10.231.252.0/24",
     }
     stack = Stack(project="fastapi-app-test-missing-secret", env=env)
     try:

@@ -67,7 +67,7 @@ def test_watch_reloads_an_edit(tmp_path: Path) -> None:
             "PROXY_TLS_PORT": str(port),
             "API_IMAGE": "fastapi-app:dev-test",
             "CERTS_IMAGE": "fastapi-app-certs:dev-test",
-            "BACKEND_SUBNET": "172.31.247.0/24",
+            "BACKEND_SUBNET": "10.231.247.0/24",
         }
     )
     command = [

@@ -27,7 +27,7 @@ def stack() -> Iterator[Stack]:
     env = {
         "PROXY_PORT": str(free_port()),
         "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "172.31.249.0/24",
+        "BACKEND_SUBNET": "10.231.249.0/24",
         # A tenth of a CPU per replica: the loads below overflow the replicas, not this machine.
         "API_CPUS": "0.1",
     }

@@ -65,7 +65,7 @@ def read_in(container: Container, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def default_stack() -> Iterator[Stack]:
-    with compose_up(base_env("172.31.243.0/24")) as stack:
+    with compose_up(base_env("10.231.243.0/24")) as stack:
         yield stack
 
 
@@ -155,7 +155,7 @@ def test_a_certificate_from_files_is_served(files: Files, tmp_path: Path) -> Non
     cafile = tmp_path / "ca.pem"
     cafile.write_bytes(files.ca.pem)
     env = {
-        **base_env("172.31.242.0/24"),
+        **base_env("10.231.242.0/24"),
         "TLS_CERT_FILE": str(files.cert),
         "TLS_KEY_FILE": str(files.key),
     }
@@ -206,7 +206,7 @@ def test_certificate_files_that_cannot_be_used_stop_the_start_in_one_line(
         cert = tmp_path / "not-there.crt"
         expected = str(cert)
     env = {
-        **base_env("172.31.241.0/24"),
+        **base_env("10.231.241.0/24"),
         "TLS_CERT_FILE": str(cert),
         "TLS_KEY_FILE": str(key),
     }
@@ -311,7 +311,7 @@ def acme_env(subnet: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def acme_stack(pebble: Pebble) -> Iterator[Stack]:
-    with compose_up(acme_env("172.31.240.0/24"), overrides=(pebble.override,)) as stack:
+    with compose_up(acme_env("10.231.240.0/24"), overrides=(pebble.override,)) as stack:
         yield stack
 
 
@@ -430,7 +430,7 @@ def test_an_unreachable_acme_directory_is_said_in_one_line_and_nothing_else_is_s
     pebble: Pebble,
 ) -> None:
     directory = "https://acme.invalid/directory"
-    env = acme_env("172.31.239.0/24", ACME_DIRECTORY=directory)
+    env = acme_env("10.231.239.0/24", ACME_DIRECTORY=directory)
     with compose_up(env, overrides=(pebble.override,)) as stack:
         wait_until(lambda: "ACME_DIRECTORY" in certs_log(stack), 60, "the certificate manager")
         [line] = [line for line in certs_log(stack).splitlines() if "ACME_DIRECTORY" in line]

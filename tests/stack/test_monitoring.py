@@ -28,7 +28,7 @@ def stack() -> Iterator[Stack]:
         "PROXY_PORT": str(free_port()),
         "PROMETHEUS_PORT": str(free_port()),
         "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "172.31.246.0/24",
+        "BACKEND_SUBNET": "10.231.246.0/24",
     }
     with compose_up(env, profiles=("monitoring",)) as stack:
         yield stack

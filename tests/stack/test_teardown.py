@@ -13,7 +13,7 @@ def test_compose_down_leaves_no_container_network_or_volume() -> None:
     env = {
         "PROXY_PORT": str(port),
         "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "172.31.253.0/24",
+        "BACKEND_SUBNET": "10.231.253.0/24",
     }
     with compose_up(env) as stack:
         assert get(f"{stack.url}/info/status").status_code == 200
