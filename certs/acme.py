@@ -107,14 +107,9 @@ def _account(settings: Settings, account_file: Path) -> client.ClientV2:
         # This key has an account already: use it.
         net.account = messages.RegistrationResource(body=registration, uri=existing.location)
     if not saved:
-        pem = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
         account_file.parent.mkdir(parents=True, exist_ok=True)
         account_file.write_text(
-            json.dumps({"directory": settings.acme_directory, "key": pem.decode()})
+            json.dumps({"directory": settings.acme_directory, "key": key_pem(private).decode()})
         )
     return acme
 

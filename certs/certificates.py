@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from certs.settings import SettingError
@@ -42,7 +43,8 @@ def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: PrivateKeyTypes) -> bytes:
+    """A private key as PEM (PKCS #8, unencrypted), as HAProxy and the account file take it."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -103,11 +105,7 @@ def from_files(cert_pem: bytes, key_pem_: bytes, cert_source: str, key_source: s
             f"TLS_CERT_FILE ({cert_source}): expired on {chain[0].not_valid_after_utc:%Y-%m-%d}"
         )
     certs = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
-    return certs + key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    return certs + key_pem(key)
 
 
 def read_served(pem: bytes) -> Served | None:

@@ -176,8 +176,7 @@ def failed_start(env: dict[str, str], project: str) -> tuple[str, str]:
         assert result.returncode != 0, result.stdout
         running = [c for c in stack.containers("proxy") if c.inspect()["State"]["Running"]]
         assert running == []
-        logs = "\n".join(stack.logs("certs")) if result.returncode else ""
-        return result.stderr, logs
+        return result.stderr, "\n".join(stack.logs("certs"))
     finally:
         stack.compose("down", "--volumes", "--timeout", "5", check=False)
 

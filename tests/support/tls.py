@@ -10,11 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+from certs.certificates import key_pem
 
 
 class ThrowawayCA:
@@ -81,7 +77,7 @@ class ThrowawayCA:
             )
             .sign(self.key, hashes.SHA256())
         )
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
 
 
 @dataclass(frozen=True)
