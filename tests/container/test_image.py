@@ -118,6 +118,27 @@ def test_the_stripped_compiled_modules_still_load(image: str) -> None:
     assert "uvloop.Loop" in result.stdout
 
 
+def test_start_up_imports_hash_based_bytecode_and_compiles_nothing(image: str) -> None:
+    # PEP 552 flags of a .pyc: 1 is hash-based and unchecked (the dependencies: valid whatever the
+    # files' times), 3 hash-based and checked against its source (the app: dev mode edits it).
+    probe = (
+        "import importlib.util, json, fastapi, uvicorn, app.main\n"
+        "def flags(m):\n"
+        "    with open(importlib.util.cache_from_source(m.__file__), 'rb') as pyc:\n"
+        "        return int.from_bytes(pyc.read()[4:8], 'little')\n"
+        "print(json.dumps([flags(fastapi), flags(uvicorn), flags(app.main)]))"
+    )
+    result = docker("run", "--rm", *HARDENED, "--entrypoint", "python", image, "-c", probe)
+    assert json.loads(result.stdout) == [1, 1, 3]
+    # What the server imports at start comes from those files, none of them stale.
+    verbose = docker(
+        "run", "--rm", *HARDENED, "--entrypoint", "python", image,
+        "-v", "-c", "import app.main, app.server",
+    ).stderr  # fmt: skip
+    assert "# /app/app/__pycache__/main.cpython-" in verbose
+    assert "bytecode is stale" not in verbose and "code object from '/app" in verbose
+
+
 def test_oci_labels_and_version_come_from_build_arguments(image: str) -> None:
     # The build arguments come last in the Dockerfile: this build reuses every layer of `image`.
     metadata = {"VERSION": "9.8.7", "REVISION": "0123abc", "CREATED": "2026-11-28T00:00:00Z"}
