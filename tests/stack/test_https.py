@@ -322,9 +322,16 @@ def serial(stack: Stack, cafile: Path) -> int | None:
         return None
 
 
-def test_acme_obtains_a_certificate_at_first_start(acme_stack: Stack, tmp_path: Path) -> None:
-    root = pebble_root(acme_stack, tmp_path / "root.pem")
-    wait_until(lambda: serial(acme_stack, root) is not None, 60, "a certificate from pebble")
+@pytest.fixture(scope="module")
+def root(acme_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pebble's root, once the stack serves a certificate for NAME that verifies against it:
+    obtained at first start, within a minute."""
+    path = pebble_root(acme_stack, tmp_path_factory.mktemp("pebble-root") / "root.pem")
+    wait_until(lambda: serial(acme_stack, path) is not None, 60, "a certificate from pebble")
+    return path
+
+
+def test_acme_obtains_a_certificate_at_first_start(acme_stack: Stack, root: Path) -> None:
     shown = handshake(tls_port(acme_stack), NAME, cafile=str(root))
     assert names(shown.certificate) == {NAME} and shown.alpn == "h2"
     assert "acme certificate in use: " + NAME in certs_log(acme_stack)
@@ -333,17 +340,13 @@ def test_acme_obtains_a_certificate_at_first_start(acme_stack: Stack, tmp_path: 
     assert json.loads(read_in(certs, "/tls/acme/account.json"))["key"]
 
 
-def test_acme_mode_serves_only_the_names_certified(acme_stack: Stack, tmp_path: Path) -> None:
-    root = pebble_root(acme_stack, tmp_path / "root.pem")
-    wait_until(lambda: serial(acme_stack, root) is not None, 60, "a certificate from pebble")
+def test_acme_mode_serves_only_the_names_certified(acme_stack: Stack, root: Path) -> None:
     for server_name in (None, "other.example.com"):
         with pytest.raises(ssl.SSLError):
             handshake(tls_port(acme_stack), server_name)
 
 
-def test_a_forced_renewal_under_load_fails_no_request(acme_stack: Stack, tmp_path: Path) -> None:
-    root = pebble_root(acme_stack, tmp_path / "root.pem")
-    wait_until(lambda: serial(acme_stack, root) is not None, 60, "a certificate from pebble")
+def test_a_forced_renewal_under_load_fails_no_request(acme_stack: Stack, root: Path) -> None:
     first = serial(acme_stack, root)
     # New connections, each verified against pebble's root, beside kept-alive ones.
     handshakes: Counter[str] = Counter()
@@ -377,9 +380,7 @@ def test_a_forced_renewal_under_load_fails_no_request(acme_stack: Stack, tmp_pat
     assert set(handshakes) == {"200"} and handshakes["200"] > 0, handshakes
 
 
-def test_a_restart_keeps_the_account_and_the_certificate(acme_stack: Stack, tmp_path: Path) -> None:
-    root = pebble_root(acme_stack, tmp_path / "root.pem")
-    wait_until(lambda: serial(acme_stack, root) is not None, 60, "a certificate from pebble")
+def test_a_restart_keeps_the_account_and_the_certificate(acme_stack: Stack, root: Path) -> None:
     [certs] = acme_stack.containers("certs")
     account = read_in(certs, "/tls/acme/account.json")
     before = serial(acme_stack, root)
@@ -389,9 +390,9 @@ def test_a_restart_keeps_the_account_and_the_certificate(acme_stack: Stack, tmp_
     assert serial(acme_stack, root) == before
 
 
-def test_testssl_finds_nothing_high_or_critical(acme_stack: Stack, tmp_path: Path) -> None:
-    root = pebble_root(acme_stack, tmp_path / "root.pem")
-    wait_until(lambda: serial(acme_stack, root) is not None, 60, "a certificate from pebble")
+def test_testssl_finds_nothing_high_or_critical(
+    acme_stack: Stack, root: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "testssl"
     out.mkdir(mode=0o777)
     out.chmod(0o777)  # its official image runs as a user of its own
