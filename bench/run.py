@@ -123,7 +123,10 @@ def docker(*args: str, **kwargs: Any) -> str:
 
 
 def image_size(image: str) -> int:
-    return int(docker("image", "inspect", "-f", "{{.Size}}", image))
+    """Its layers' size unpacked, in either image store (in the containerd store, `.Size` is the
+    compressed size of its content)."""
+    layers = docker("history", "--human=false", "--format", "{{.Size}}", image).split()
+    return sum(map(int, layers))
 
 
 # Builds ---------------------------------------------------------------------------------------
