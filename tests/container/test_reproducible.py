@@ -1,0 +1,120 @@
+"""The same commit gives the same image, bit for bit (scripts/build-reproducible): two builds from
+two fresh clones made at different times (the second under another umask), with no build cache, for
+linux/amd64 and linux/arm64 (under emulation). And the image so built runs as the usual one does.
+
+Needs an engine whose builder can rewrite file times in an OCI archive: Docker's containerd image
+store (`.ci/engine` turns it on), or a docker-container builder.
+"""
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.container.test_arm64 import require_arm64_emulation
+from tests.support.docker import REQUIRE_DOCKER, docker, require_engine, run_container
+from tests.support.servers import ROOT
+
+pytestmark = pytest.mark.container
+
+
+def require_oci_exporter() -> None:
+    """Skip (in CI: fail) when the builder cannot write an OCI archive with rewritten file times."""
+    builder = docker("buildx", "inspect").stdout
+    driver = next(line.split()[-1] for line in builder.splitlines() if line.startswith("Driver:"))
+    if driver != "docker":
+        return
+    status = json.loads(docker("info", "--format", "{{json .DriverStatus}}").stdout) or []
+    if ["driver-type", "io.containerd.snapshotter.v1"] in status:
+        return
+    reason = "no OCI exporter: turn on Docker's containerd image store (docs/delivery.md)"
+    if REQUIRE_DOCKER:
+        pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def clone(into: Path, umask: str) -> Path:
+    subprocess.run(
+        ["sh", "-c", f'umask {umask} && git clone --quiet --no-hardlinks "$0" "$1"', ROOT, into],
+        check=True,
+        timeout=120,
+    )
+    return into
+
+
+@dataclass
+class Build:
+    digests: dict[str, str]  # what the script printed: platform -> manifest digest
+    archive: Path  # the OCI archive it wrote
+
+
+def build(clone: Path, platform: str, base: str | None) -> Build:
+    """Build HEAD of `clone` with no build cache."""
+    command = [str(clone / "scripts/build-reproducible"), "--platform", platform]
+    if base:
+        command += ["--base", base]
+    result = subprocess.run(
+        [*command, "--", "--no-cache", "--progress", "quiet"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [archive] = (clone / "build/images").glob("*.tar")
+    return Build(dict(line.split() for line in result.stdout.splitlines()), archive)
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    require_engine()
+    require_oci_exporter()
+
+
+@pytest.fixture(scope="module")
+def amd64_builds(engine: None, tmp_path_factory: pytest.TempPathFactory) -> list[Build]:
+    base = os.environ.get("PYTHON_IMAGE")
+    root = tmp_path_factory.mktemp("reproducible-amd64")
+    return [
+        build(clone(root / "a", "022"), "linux/amd64", base),
+        build(clone(root / "b", "002"), "linux/amd64", base),
+    ]
+
+
+def test_two_amd64_builds_of_one_commit_give_the_same_image(amd64_builds: list[Build]) -> None:
+    first, second = amd64_builds
+    assert list(first.digests) == ["linux/amd64"]
+    assert first.digests == second.digests
+    # Not only the manifest: the archives are the same bytes.
+    assert first.archive.read_bytes() == second.archive.read_bytes()
+
+
+def test_two_arm64_builds_of_one_commit_give_the_same_digest(engine: None, tmp_path: Path) -> None:
+    require_arm64_emulation()
+    base = os.environ.get("PYTHON_ARM64_IMAGE")
+    first = build(clone(tmp_path / "a", "022"), "linux/arm64", base)
+    second = build(clone(tmp_path / "b", "002"), "linux/arm64", base)
+    assert list(first.digests) == ["linux/arm64"]
+    assert first.digests == second.digests
+
+
+def test_the_reproducible_image_runs_and_records_the_commit(amd64_builds: list[Build]) -> None:
+    loaded = docker("load", "--quiet", "--input", str(amd64_builds[0].archive)).stdout
+    image = loaded.strip().split()[-1]  # "Loaded image ID: sha256:..." or "Loaded image: NAME"
+    try:
+        with run_container(image, "--cpus", "1", "--read-only") as container:
+            container.wait_healthy(timeout=30)
+            assert httpx.get(f"{container.url()}/info/status").content == b'{"status":"ok"}'
+            version = httpx.get(f"{container.url()}/info/version").json()
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%H %ct"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        created = datetime.fromtimestamp(int(commit[1]), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert (version["revision"], version["build_date"]) == (commit[0], created)
+    finally:
+        docker("image", "rm", image, check=False)
