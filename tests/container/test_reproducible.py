@@ -116,5 +116,11 @@ def test_the_reproducible_image_runs_and_records_the_commit(amd64_builds: list[B
         ).stdout.split()  # fmt: skip
         created = datetime.fromtimestamp(int(commit[1]), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert (version["revision"], version["build_date"]) == (commit[0], created)
+        # Its file times clamped to the commit's time, the hash-based bytecode is still used.
+        verbose = docker(
+            "run", "--rm", "--read-only", "--entrypoint", "python", image,
+            "-v", "-c", "import app.main, app.server",
+        ).stderr  # fmt: skip
+        assert "bytecode is stale" not in verbose and "code object from '/app" in verbose
     finally:
         docker("image", "rm", image, check=False)
