@@ -85,6 +85,16 @@ def test_the_workflow_runs_the_readme_test_command_and_pushes_both_architectures
     assert workflow["permissions"] == {"contents": "read"}
 
 
+def test_the_jobs_that_run_the_container_tests_use_the_containerd_image_store() -> None:
+    # The reproducible-build test needs its OCI exporter; the runner's engine predates its default.
+    jobs = yaml.safe_load(WORKFLOWS[0].read_text())["jobs"]
+    for name in ("test", "test-image"):
+        runs = [step.get("run", "") for step in jobs[name]["steps"]]
+        [store] = [i for i, run in enumerate(runs) if "containerd-snapshotter" in run]
+        assert "systemctl restart docker" in runs[store]
+        assert store < next(i for i, run in enumerate(runs) if "scripts/test" in run), name
+
+
 def test_the_workflow_publishes_the_digest_it_tested_without_building_again() -> None:
     jobs = yaml.safe_load(WORKFLOWS[0].read_text())["jobs"]
     tested = jobs["test-image"]
