@@ -130,9 +130,13 @@ def test_start_up_imports_hash_based_bytecode_and_compiles_nothing(image: str) -
     )
     result = docker("run", "--rm", *HARDENED, "--entrypoint", "python", image, "-c", probe)
     assert json.loads(result.stdout) == [1, 1, 3]
-    # What the server imports at start comes from those files, none of them stale.
+    assert_start_up_imports_its_bytecode(image, *HARDENED)
+
+
+def assert_start_up_imports_its_bytecode(image: str, *options: str) -> None:
+    """What the server imports at start comes from the image's .pyc files, none of them stale."""
     verbose = docker(
-        "run", "--rm", *HARDENED, "--entrypoint", "python", image,
+        "run", "--rm", *options, "--entrypoint", "python", image,
         "-v", "-c", "import app.main, app.server",
     ).stderr  # fmt: skip
     assert "# /app/app/__pycache__/main.cpython-" in verbose

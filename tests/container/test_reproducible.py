@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.container.test_arm64 import require_arm64_emulation
+from tests.container.test_image import assert_start_up_imports_its_bytecode
 from tests.support.docker import REQUIRE_DOCKER, docker, require_engine, run_container
 from tests.support.servers import ROOT
 
@@ -117,11 +118,7 @@ def test_the_reproducible_image_runs_and_records_the_commit(amd64_builds: list[B
         created = datetime.fromtimestamp(int(commit[1]), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert (version["revision"], version["build_date"]) == (commit[0], created)
         # Its file times clamped to the commit's time, the hash-based bytecode is still used.
-        verbose = docker(
-            "run", "--rm", "--read-only", "--entrypoint", "python", image,
-            "-v", "-c", "import app.main, app.server",
-        ).stderr  # fmt: skip
-        assert "bytecode is stale" not in verbose and "code object from '/app" in verbose
+        assert_start_up_imports_its_bytecode(image, "--read-only")
     finally:
         if not existed:
             docker("image", "rm", image, check=False)
