@@ -141,7 +141,7 @@ def obtain(settings: Settings, responder: ChallengeResponder, timeout: float = 1
         raise
     except errors.ValidationError as error:
         failed = [
-            f"{a.body.identifier.value}: {c.error.detail if c.error else 'invalid'}"
+            f"{a.body.identifier.value}: {c.error.detail}"
             for a in error.failed_authzrs
             for c in a.body.challenges
             if c.error is not None
