@@ -114,10 +114,10 @@ def test_overload_is_shed_with_503_and_retry_after_never_a_hang(stack: Stack) ->
     ).stdout
     figures, statuses, unexpected = statuses_of(report)
     # Overload did happen, and what could not be taken in time was shed with 503 and Retry-After,
-    # nothing else; no client waited into a timeout or was refused.
+    # nothing else; no client was refused, cut off without an answer, or waited into a timeout.
     assert statuses.get(200, 0) > 0 and statuses.get(503, 0) > 0, statuses
     assert set(statuses) == {200, 503} and unexpected == 0, statuses
-    assert figures["timeout_errors"] == 0 and figures["connect_errors"] == 0, report
+    assert figures["errors"] == 0, report
     [proxy] = stack.containers("proxy")
     assert not proxy.inspect()["State"]["OOMKilled"]
     # The access log kept up: a line for every answer, none cut or mixed with another.

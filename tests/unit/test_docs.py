@@ -52,3 +52,18 @@ def test_the_readme_shows_the_latest_benchmark_table() -> None:
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("<!-- bench:start -->\n", 1)[1].split("<!-- bench:end -->", 1)[0]
     assert shown == (ROOT / "bench" / "results" / "results.md").read_text()
+
+
+def test_the_stack_page_states_the_proxys_load_limits_as_configured() -> None:
+    config = (ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+    connections = int(re.search(r"^\s+maxconn (\d+)$", config, re.M).group(1))  # type: ignore[union-attr]
+    in_flight = int(re.search(r"^\s+default-server .* maxconn (\d+)", config, re.M).group(1))  # type: ignore[union-attr]
+    waiting = int(re.search(r"nbsrv,mul\((\d+)\)", config).group(1))  # type: ignore[union-attr]
+    queue_timeout = re.search(r"^\s+timeout queue (\d+)ms$", config, re.M).group(1)  # type: ignore[union-attr]
+    row = re.search(r"^\| load \| (\d.*) \|$", (ROOT / "docs" / "stack.md").read_text(), re.M)
+    assert row is not None, "docs/stack.md has no `load` row"
+    assert row.group(1) == (
+        f"{connections:,} client connections; {in_flight} requests in flight per replica and "
+        f"{waiting} waiting, then 503 with `Retry-After` at once; {queue_timeout} ms at most "
+        "in the queue"
+    ), row.group(1)
