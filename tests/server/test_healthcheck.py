@@ -14,13 +14,20 @@ from tests.support.servers import isolated_env, run_server
 pytestmark = pytest.mark.server
 
 
-def probe(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def probe(
+    workdir: Path, *options: str, measured: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The probe, in `workdir`; not measured by coverage when `measured` is false (coverage's own
+    start-up in the subprocess imports modules the probe does not)."""
     secrets = workdir / "secrets"
     secrets.mkdir(exist_ok=True)
+    environment = isolated_env(APP_SECRETS_DIR=str(secrets), **env)
+    if not measured:
+        environment = {k: v for k, v in environment.items() if not k.startswith("COVERAGE_")}
     return subprocess.run(
-        [sys.executable, "-m", "app.healthcheck"],
+        [sys.executable, *options, "-m", "app.healthcheck"],
         cwd=workdir,
-        env=isolated_env(APP_SECRETS_DIR=str(secrets), **env),
+        env=environment,
         capture_output=True,
         text=True,
         timeout=10,
@@ -33,6 +40,17 @@ def test_the_port_from_the_environment(tmp_path: Path) -> None:
         # And it can say no: nothing listens on the default port here.
         refused = probe(tmp_path, APP_PORT=str(server.port + 1))
     assert refused.returncode == 1 and refused.stderr.startswith("unhealthy:")
+
+
+def test_the_probe_imports_no_http_client_ssl_or_settings(tmp_path: Path) -> None:
+    # Each probe runs in the container's CPU quota: these imports would multiply its cost.
+    with run_server() as server:
+        result = probe(tmp_path, "-X", "importtime", measured=False, APP_PORT=str(server.port))
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "socket" in imported
+    heavy = {"http.client", "email.parser", "ssl", "re", "pydantic", "app.settings"}
+    assert not heavy & imported, heavy & imported
 
 
 def test_the_port_from_a_dotenv_file(tmp_path: Path) -> None:

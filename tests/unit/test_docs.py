@@ -57,13 +57,19 @@ def test_the_readme_shows_the_latest_benchmark_table() -> None:
 def test_the_stack_page_states_the_proxys_load_limits_as_configured() -> None:
     config = (ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
     connections = int(re.search(r"^\s+maxconn (\d+)$", config, re.M).group(1))  # type: ignore[union-attr]
-    in_flight = int(re.search(r"^\s+default-server .* maxconn (\d+)", config, re.M).group(1))  # type: ignore[union-attr]
-    waiting = int(re.search(r"nbsrv,mul\((\d+)\)", config).group(1))  # type: ignore[union-attr]
+    # Both per replica, from API_MAX_IN_FLIGHT, whose default compose.yml gives.
+    setting = '"${API_MAX_IN_FLIGHT}"'
+    assert re.search(rf"^\s+default-server .* maxconn {re.escape(setting)} ", config, re.M)
+    assert f"nbsrv,mul({setting})" in config
+    compose = (ROOT / "compose.yml").read_text()
+    default = re.search(r"API_MAX_IN_FLIGHT: \$\{API_MAX_IN_FLIGHT:-(\d+)\}", compose)
+    assert default is not None, "compose.yml gives the proxy no API_MAX_IN_FLIGHT"
+    in_flight = waiting = int(default.group(1))
     queue_timeout = re.search(r"^\s+timeout queue (\d+)ms$", config, re.M).group(1)  # type: ignore[union-attr]
     row = re.search(r"^\| load \| (\d.*) \|$", (ROOT / "docs" / "stack.md").read_text(), re.M)
     assert row is not None, "docs/stack.md has no `load` row"
     assert row.group(1) == (
         f"{connections:,} client connections; {in_flight} requests in flight per replica and "
-        f"{waiting} waiting, then 503 with `Retry-After` at once; {queue_timeout} ms at most "
-        "in the queue"
+        f"{waiting} waiting (`API_MAX_IN_FLIGHT`), then 503 with `Retry-After` at once; "
+        f"{queue_timeout} ms at most in the queue"
     ), row.group(1)
