@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -11,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.lifecycle import draining
 from app.logs import AccessLog, request_id
-from app.metrics import Recorder
+from app.metrics import Recorder, route_template
 
 logger = logging.getLogger("app.errors")
 
@@ -34,11 +35,16 @@ class RequestContext:
     """
 
     def __init__(
-        self, app: ASGIApp, access_log: AccessLog | None, metrics: Recorder | None = None
+        self,
+        app: ASGIApp,
+        access_log: AccessLog | None,
+        metrics: Recorder | None = None,
+        allowed_methods: Callable[[str], str | None] | None = None,
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.metrics = metrics
+        self.allowed_methods = allowed_methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +65,12 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                if status == 405 and self.allowed_methods is not None:
+                    # Every method the route's path serves, not only its first route's.
+                    allowed = self.allowed_methods(route_template(scope))
+                    if allowed is not None:
+                        headers = [h for h in headers if h[0].lower() != b"allow"]
+                        headers.append((b"allow", allowed.encode()))
                 if draining.is_set():
                     # The drain (app.lifecycle): this client leaves after this answer, cleanly.
                     headers.append((b"connection", b"close"))

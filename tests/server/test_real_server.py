@@ -1,6 +1,7 @@
 """A real uvicorn, started the way the image starts it, on a real socket."""
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,23 @@ def test_contract_over_a_socket() -> None:
     assert status.headers["content-type"] == "application/json"
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["content-length"] == "15"
+
+
+def test_head_sends_no_body_on_a_kept_alive_connection() -> None:
+    # HEAD then GET on one connection, read as raw bytes: a body after the HEAD's head would stand
+    # where the GET's status line must.
+    with run_server() as server, socket.create_connection(("127.0.0.1", server.port), 5) as sock:
+        sock.sendall(
+            b"HEAD /info/status HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"GET /info/status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, after_head = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 15" in head.lower()
+    assert after_head.startswith(b"HTTP/1.1 200 "), after_head[:40]
+    assert after_head.endswith(b'\r\n\r\n{"status":"ok"}')
 
 
 def test_no_server_header() -> None:
