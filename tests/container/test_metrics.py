@@ -3,6 +3,7 @@
 import httpx
 import pytest
 
+from app import NAME
 from tests.support.docker import run_container
 from tests.support.metrics import ROOT_ROUTE, get_root, scrape, value, worker_pids
 from tests.support.servers import wait_until
@@ -39,7 +40,7 @@ def test_several_workers_on_a_read_only_root_without_tmpfs_say_what_to_mount(ima
         wait_until(lambda: not container.inspect()["State"]["Running"], 15, "the container to exit")
         assert container.inspect()["State"]["ExitCode"] == 1
         assert container.logs().strip().splitlines()[-1] == (
-            "fastapi-app: invalid configuration: APP_METRICS_DIR: cannot use /tmp/metrics: "
+            f"{NAME}: invalid configuration: APP_METRICS_DIR: cannot use /tmp/metrics: "
             "Read-only file system"
         )
 

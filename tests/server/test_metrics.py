@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import NAME
 from app.server import prepare_metrics_dir
 from tests.support.metrics import ROOT_ROUTE, get_root, scrape, value, worker_pids
 from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
@@ -84,7 +85,7 @@ def test_an_unusable_metrics_dir_stops_the_start_in_one_line(tmp_path: Path) -> 
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"fastapi-app: invalid configuration: APP_METRICS_DIR: cannot use {not_a_dir / 'metrics'}: "
+        f"{NAME}: invalid configuration: APP_METRICS_DIR: cannot use {not_a_dir / 'metrics'}: "
         "Not a directory"
     ]
 

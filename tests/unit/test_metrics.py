@@ -45,7 +45,7 @@ def series(samples: Samples, name: str) -> int:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(version="1.2.3", revision="abc1234"))
 
-    @app.get("/items/{item_id}")
+    @app.get("/test-only/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
         return {"item_id": item_id}
 
@@ -57,8 +57,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 async def test_requests_counted_by_method_route_template_status(client: httpx.AsyncClient) -> None:
     before = await scrape(client)
     for item_id in range(5):
-        assert (await client.get(f"/items/{item_id}")).status_code == 200
-    assert (await client.get("/items/not-a-number")).status_code == 422
+        assert (await client.get(f"/test-only/{item_id}")).status_code == 200
+    assert (await client.get("/test-only/not-a-number")).status_code == 422
     assert (await client.head("/")).status_code == 200
     assert (await client.post("/")).status_code == 405
     after = await scrape(client)
@@ -66,12 +66,12 @@ async def test_requests_counted_by_method_route_template_status(client: httpx.As
     def added(**labels: str) -> float:
         return requests(after, **labels) - requests(before, **labels)
 
-    assert added(method="GET", route="/items/{item_id}", status="200") == 5
-    assert added(method="GET", route="/items/{item_id}", status="422") == 1
+    assert added(method="GET", route="/test-only/{item_id}", status="200") == 5
+    assert added(method="GET", route="/test-only/{item_id}", status="422") == 1
     assert added(method="HEAD", route="/", status="200") == 1
     assert added(method="POST", route="/", status="405") == 1
     # No raw path anywhere in the labels.
-    assert not any("/items/1" in value for _, labels in after for _, value in labels)
+    assert not any("/test-only/1" in value for _, labels in after for _, value in labels)
 
 
 async def test_unknown_paths_and_methods_share_one_series(client: httpx.AsyncClient) -> None:
