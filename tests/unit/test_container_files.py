@@ -39,3 +39,11 @@ def test_tests_run_only_commands_alpine_and_debian_images_share() -> None:
     used |= set(re.findall(r"command=\(\"([^\"]+)\"", sources))
     used |= set(re.findall(r"\"--entrypoint\", \"([^\"]+)\"", sources))
     assert used and used <= COMMANDS_IN_IMAGES, used - COMMANDS_IN_IMAGES
+
+
+def test_the_testing_page_names_every_command_run_in_an_image() -> None:
+    page = (ROOT / "docs" / "testing.md").read_text()
+    sentence = page.split("A test\nthat runs something inside an image runs only", 1)[1].split(
+        ";", 1
+    )[0]
+    assert set(re.findall(r"`(\w+)`", sentence)) == COMMANDS_IN_IMAGES, sentence
