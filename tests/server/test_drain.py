@@ -82,10 +82,11 @@ def test_at_the_end_of_the_drain_the_kernel_takes_no_new_connection() -> None:
         # Some hardened kernels let only CAP_NET_ADMIN attach the filter: then it says so.
         attached = refuse_new_connections(listener.fileno())
         assert attached is socket_filters_allowed()
-        if attached:
-            # The SYN is dropped, not answered: the client waits, and later finds the port closed.
-            with pytest.raises(TimeoutError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.5)
+        if not attached:  # nothing to check here: said, not passed (the test command runs as root)
+            pytest.skip("this kernel lets only CAP_NET_ADMIN attach the filter")
+        # The SYN is dropped, not answered: the client waits, and later finds the port closed.
+        with pytest.raises(TimeoutError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5)
 
 
 def test_where_the_filter_is_refused_the_listener_still_takes_connections_and_says_so() -> None:

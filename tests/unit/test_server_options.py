@@ -42,15 +42,25 @@ def test_garbage_in_cpu_max_means_no_quota(tmp_path: Path) -> None:
     assert cpu_quota(cgroup_v2(tmp_path, "lots of cpus")) is None
 
 
-@pytest.mark.parametrize(("cpu_max", "workers"), [("50000 100000", 1), ("100000 100000", 1)])
+@pytest.fixture
+def eight_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process may run on 8 CPUs, whatever this machine has."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "workers"),
+    [
+        ("50000 100000", 1),
+        ("100000 100000", 1),
+        ("150000 100000", 2),  # 1.5 CPUs: two workers can use it all, one could not
+        ("400000 100000", 4),
+        ("1600000 100000", 8),  # never more than the CPUs it may run on
+    ],
+)
+@pytest.mark.usefixtures("eight_cpus")
 def test_workers_follow_the_quota(tmp_path: Path, cpu_max: str, workers: int) -> None:
     assert worker_count(make_settings(), cgroup_v2(tmp_path, cpu_max)) == workers
-
-
-def test_a_fractional_quota_rounds_up_within_the_cpus_we_may_run_on(tmp_path: Path) -> None:
-    # 1.5 CPUs: two workers can use it all, one could not. Never more than the CPUs in our affinity.
-    expected = min(2, len(os.sched_getaffinity(0)))
-    assert worker_count(make_settings(), cgroup_v2(tmp_path, "150000 100000")) == expected
 
 
 def test_one_worker_without_a_quota_whatever_the_host_has(tmp_path: Path) -> None:
