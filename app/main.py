@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exception_handlers={Exception: internal_error},
     )
     app.state.settings = settings
+    # What /info/ready checks besides the drain: your routers add theirs (app.readiness).
+    app.state.readiness_checks = {}
     # Each router is included as FastAPI documents it, so that `app.dependency_overrides` applies
     # to its routes (tests/unit/test_main.py overrides a dependency of every router that has one).
     routers = [root.router, info.router]

@@ -2,10 +2,10 @@
 
 from typing import Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from app import lifecycle
+from app import lifecycle, readiness
 from app.deps import SettingsDep
 
 router = APIRouter(prefix="/info", tags=["info"])
@@ -16,7 +16,9 @@ class StatusOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    status: Literal["ready", "draining"]
+    status: Literal["ready", "draining", "unavailable"]
+    # With "unavailable": the readiness checks that fail (app.readiness).
+    failing: list[str] | None = None
 
 
 class VersionOut(BaseModel):
@@ -34,12 +36,17 @@ async def status_() -> StatusOut:
 @router.get(
     "/ready",
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ReadyOut}},
+    response_model_exclude_none=True,
 )
-async def ready(response: Response) -> ReadyOut:
-    """Readiness: 503 from the moment shutdown begins, so no new traffic is sent here."""
+async def ready(request: Request, response: Response) -> ReadyOut:
+    """Readiness: 503 from the moment shutdown begins, or while a dependency the app cannot serve
+    without fails its check, so no new traffic is sent here."""
     if lifecycle.draining.is_set():
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return ReadyOut(status="draining")
+    if failing := await readiness.failing(request.app):
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return ReadyOut(status="unavailable", failing=failing)
     return ReadyOut(status="ready")
 
 

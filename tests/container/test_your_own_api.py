@@ -121,8 +121,12 @@ def test_the_guide_gives_a_service_of_your_own(image: str, copy: Path) -> None:
             read = httpx.get(f"{url}/items/7")
             title = httpx.get(f"{url}/openapi.json").json()["info"]["title"]
             hello = httpx.get(f"{url}/")
+            stock = httpx.get(f"{url}/stock/pen")
+            ready = httpx.get(f"{url}/info/ready")
     finally:
         docker("rmi", tag, check=False)
     assert put.status_code == 200 and read.json() == {"id": 7, "name": "pen", "price": 2.5}
     assert labels["org.opencontainers.image.title"] == title == NEW_NAME
     assert hello.json() == "Hello World"
+    # Step 5's pool was opened by the app's lifespan in the image, and its check passes.
+    assert (stock.json(), ready.json()) == (12, {"status": "ready"})
