@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         lifespan=lifespan,
         exception_handlers={Exception: internal_error},
+        # Every body, whatever its framing, counted as it is read; a route that takes uploads
+        # may set a larger one (`@router.post(..., max_body_size=...)`).
+        max_body_size=settings.max_body_size,
     )
     app.state.settings = settings
     # What /info/ready checks besides the drain: your routers add theirs (app.readiness).

@@ -28,6 +28,10 @@ class RequestContext:
     app's handler's: internal_error unless the user has one). It wraps all of Starlette's layers
     (app.main.App).
 
+    A 413 (a body over FastAPI's `max_body_size`, app.main) closes its connection, so that the
+    rest of the body is not read, and is JSON like every other error: Starlette answers a declared
+    length over the limit in text, where FastAPI answers a body counted past it in JSON.
+
     It also answers HEAD wherever GET is served (uptime monitors use HEAD), as Starlette's own
     routes do: FastAPI routes list only the methods they declare, and declaring HEAD beside GET
     duplicates each OpenAPI operation. The app sees GET; the server still sees HEAD and sends no
@@ -57,11 +61,12 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        text_413 = False
         if self.metrics is not None:
             self.metrics.started()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, text_413
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
@@ -71,10 +76,16 @@ class RequestContext:
                     if allowed is not None:
                         headers = [h for h in headers if h[0].lower() != b"allow"]
                         headers.append((b"allow", allowed.encode()))
-                if draining.is_set():
+                if status == 413 and TEXT in headers:
+                    text_413 = True
+                    headers = [h for h in headers if h[0] not in TOO_LARGE_HEADERS]
+                    headers += TOO_LARGE_HEADERS.items()
+                if draining.is_set() or status == 413:
                     # The drain (app.lifecycle): this client leaves after this answer, cleanly.
                     headers.append((b"connection", b"close"))
                 message["headers"] = headers
+            elif text_413:
+                message = {"type": "http.response.body", "body": TOO_LARGE}
             await send(message)
 
         try:
@@ -101,6 +112,14 @@ class RequestContext:
                     rid,
                 )
             request_id.reset(token)
+
+
+TEXT = (b"content-type", b"text/plain; charset=utf-8")
+TOO_LARGE = b'{"detail":"Content Too Large"}'
+TOO_LARGE_HEADERS = {
+    b"content-type": b"application/json",
+    b"content-length": b"%d" % len(TOO_LARGE),
+}
 
 
 def incoming_request_id(scope: Scope) -> str | None:

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         description="Seconds an idle keep-alive connection stays open. A proxy that keeps "
         "connections to the app must close idle ones sooner.",
     )
+    max_body_size: Annotated[int, Field(ge=0)] = Field(
+        1024 * 1024,
+        description="Largest request body in bytes, whatever its framing (`Content-Length`, "
+        "chunked, HTTP/2): a larger one is answered 413 and never held whole in memory. The "
+        "proxy refuses a declared length above 1 MiB itself; this bounds the rest, and the lone "
+        "container. A route that takes uploads sets its own (FastAPI's `max_body_size`).",
+    )
     metrics: bool = Field(
         True,
         description="Serve `/metrics` (Prometheus), added up over all workers. The proxy keeps it "

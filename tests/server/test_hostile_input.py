@@ -1,7 +1,10 @@
 """Hostile clients against the real server: refused cleanly, and the server keeps serving."""
 
+import socket
 import time
 from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
 
 import httpx
 import pytest
@@ -101,3 +104,81 @@ def test_from_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() -> No
         logs = stop_and_read_logs(server)
     assert client_in_logs(logs, "fw") == "6.6.6.6"
     assert redirect.headers["location"].startswith("https://")
+
+
+def peak_memory_kib(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def send_then_read(port: int, head: bytes, body: Iterator[bytes]) -> bytes:
+    """Send a request head and as much of its body as the server reads before it answers and
+    closes; return what it answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        with suppress(BrokenPipeError, ConnectionResetError):
+            for chunk in body:
+                sock.sendall(chunk)
+        received = b""
+        with suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+        return received
+
+
+def chunked(total: int, size: int = 65536) -> Iterator[bytes]:
+    for _ in range(total // size):
+        yield b"%x\r\n%s\r\n" % (size, b"x" * size)
+    yield b"0\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def uploads() -> Iterator[Server]:
+    # The app with a route that reads its whole body; the default limit (1 MiB).
+    with run_server(module="tests.support.serve_slow_app") as server:
+        yield server
+
+
+def test_a_body_within_the_limit_is_read(uploads: Server) -> None:
+    body = b"x" * (1024 * 1024)
+    response = httpx.post(f"{uploads.url}/upload", content=body)
+    assert response.status_code == 200 and response.json() == len(body)
+
+
+def test_a_declared_body_over_the_limit_gets_413_unread_and_the_connection_closed(
+    uploads: Server,
+) -> None:
+    # 64 MiB declared, 1 MiB sent: the answer comes without the rest, and the server closes.
+    head = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n"
+    reply = send_then_read(uploads.port, head, iter([b"x" * (1024 * 1024)]))
+    assert reply.startswith(b"HTTP/1.1 413 ")
+    assert reply.endswith(b'{"detail":"Content Too Large"}')
+    # A route that reads no body answers the same status, before the app runs.
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n"
+    assert send_then_read(uploads.port, head, iter([])).startswith(b"HTTP/1.1 413 ")
+    assert still_serves(uploads)
+
+
+def test_a_chunked_body_over_the_limit_gets_413_and_is_never_held_whole(uploads: Server) -> None:
+    # 64 MiB without a declared length: counted as it is read, refused past 1 MiB, the worker's
+    # memory (a single process, so the server's) never grows by anything like the body.
+    before = peak_memory_kib(uploads.process.pid)
+    head = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reply = send_then_read(uploads.port, head, chunked(64 * 1024 * 1024))
+    grown = peak_memory_kib(uploads.process.pid) - before
+    assert grown < 16 * 1024, f"peak memory grew by {grown} KiB"
+    assert reply.startswith(b"HTTP/1.1 413 ")
+    assert reply.endswith(b'{"detail":"Content Too Large"}')
+    assert still_serves(uploads)
+
+
+def test_the_limit_is_a_setting() -> None:
+    env = {"APP_MAX_BODY_SIZE": "10"}
+    with run_server(module="tests.support.serve_slow_app", env=env) as server:
+        small = httpx.post(f"{server.url}/upload", content=b"x" * 10)
+        large = httpx.post(f"{server.url}/upload", content=b"x" * 11)
+    assert (small.status_code, small.json()) == (200, 10)
+    assert large.status_code == 413 and large.json() == {"detail": "Content Too Large"}

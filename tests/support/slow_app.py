@@ -1,5 +1,5 @@
-"""The app plus slow routes, to hold requests in flight while a test signals the server, and a
-route that fails once its response has started."""
+"""The app plus slow routes, to hold requests in flight while a test signals the server, a route
+that fails once its response has started, and one that reads its whole body."""
 
 import asyncio
 import time
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from app.main import create_app as create_base_app
@@ -43,6 +43,11 @@ def create_app() -> FastAPI:
             raise RuntimeError("failed after the response started")
 
         return StreamingResponse(chunks())
+
+    @app.post("/upload")
+    async def upload(request: Request) -> int:
+        """The size of the body, read whole (as a route with a Pydantic body reads it)."""
+        return len(await request.body())
 
     @app.get("/in-flight")
     async def in_flight_count() -> int:

@@ -154,3 +154,24 @@ async def test_a_405_allows_every_method_of_the_path_not_only_its_first_route() 
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, PUT"
     assert (root.status_code, root.headers["allow"]) == (405, "GET")
+
+
+async def test_a_route_may_take_larger_bodies_and_its_own_413_is_kept() -> None:
+    app = create_app(make_settings(max_body_size=10))
+
+    @app.post("/test-only/upload", max_body_size=100)
+    async def upload(request: Request) -> int:
+        return len(await request.body())
+
+    @app.post("/test-only/refuse")
+    async def refuse() -> JSONResponse:
+        return JSONResponse({"detail": "one file at a time"}, status_code=413)
+
+    async with client_for(app) as client:
+        larger = await client.post("/test-only/upload", content=b"x" * 100)
+        too_large = await client.post("/test-only/upload", content=b"x" * 101)
+        own = await client.post("/test-only/refuse")
+    assert (larger.status_code, larger.json()) == (200, 100)
+    assert (too_large.status_code, too_large.json()) == (413, {"detail": "Content Too Large"})
+    assert own.json() == {"detail": "one file at a time"}
+    assert too_large.headers["connection"] == own.headers["connection"] == "close"
