@@ -8,17 +8,16 @@ SIGHUP renews now: `docker compose kill -s HUP certs`.
 """
 
 import datetime
-import os
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 
 from certs import certificates, haproxy
 from certs.acme import AcmeError, ChallengeResponder, obtain
 from certs.certificates import PLACEHOLDER_NAME, SELF_SIGNED_NAMES, Served, read_served
+from certs.files import write_private
 from certs.settings import SettingError, Settings, load_settings
 
 # How often the certificate's dates are looked at again, however far its renewal.
@@ -34,18 +33,9 @@ def log(message: str) -> None:
     print(f"certs: {message}", file=sys.stderr, flush=True)
 
 
-def write(path: Path, pem: bytes) -> None:
-    """Replace the file at once: HAProxy never reads half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.new")
-    temporary.write_bytes(pem)
-    temporary.chmod(0o600)
-    os.replace(temporary, path)
-
-
 def put_in_use(settings: Settings, pem: bytes, deadline: float = 30) -> None:
     """Write the certificate and hand it to the running HAProxy, if one runs yet."""
-    write(settings.site_pem, pem)
+    write_private(settings.site_pem, pem)
     end = time.monotonic() + deadline
     while True:
         try:

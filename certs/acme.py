@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from josepy.jwk import JWKRSA
 
-from certs.certificates import key_pem, new_key
+from certs.certificates import key_pem, new_key, unusable
+from certs.files import write_private
 from certs.settings import Settings
 
 CHALLENGE_PORT = 8402
@@ -34,9 +35,18 @@ class AcmeError(Exception):
 
 
 class ChallengeResponder:
-    """Answers HTTP-01 challenges: GET /.well-known/acme-challenge/<token>."""
+    """Answers HTTP-01 challenges: GET /.well-known/acme-challenge/<token>. The CA's validation
+    requests come through the proxy, from anyone who can reach it: a request must come within
+    `timeout` seconds, at most `connections` are served at once (the rest are closed as they
+    come), and the answers say nothing of the server."""
 
-    def __init__(self, host: str = "0.0.0.0", port: int = CHALLENGE_PORT) -> None:  # noqa: S104
+    def __init__(
+        self,
+        host: str = "0.0.0.0",  # noqa: S104
+        port: int = CHALLENGE_PORT,
+        timeout: float = 5,
+        connections: int = 16,
+    ) -> None:
         self.tokens: dict[str, str] = {}
         tokens = self.tokens
 
@@ -49,10 +59,16 @@ class ChallengeResponder:
                 self.end_headers()
                 self.wfile.write((body or "not found").encode())
 
+            def send_response(self, code: int, message: str | None = None) -> None:
+                # http.server's, without its Server header (Python's version).
+                self.send_response_only(code, message)
+                self.send_header("Date", self.date_time_string())
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # The proxy's access log has these requests.
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        Handler.timeout = timeout
+        self.server = BoundedServer((host, port), Handler, connections)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> None:
@@ -61,6 +77,28 @@ class ChallengeResponder:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """A thread a connection, at most `connections` at once: one more is closed at once."""
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], connections: int
+    ) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def reason(error: BaseException) -> str:
@@ -107,10 +145,8 @@ def _account(settings: Settings, account_file: Path) -> client.ClientV2:
         # This key has an account already: use it.
         net.account = messages.RegistrationResource(body=registration, uri=existing.location)
     if not saved:
-        account_file.parent.mkdir(parents=True, exist_ok=True)
-        account_file.write_text(
-            json.dumps({"directory": settings.acme_directory, "key": key_pem(private).decode()})
-        )
+        account = {"directory": settings.acme_directory, "key": key_pem(private).decode()}
+        write_private(account_file, json.dumps(account).encode())
     return acme
 
 
@@ -155,4 +191,11 @@ def obtain(settings: Settings, responder: ChallengeResponder, timeout: float = 1
         raise AcmeError(f"ACME_DIRECTORY ({settings.acme_directory}): {reason(error)}") from None
     finally:
         responder.tokens.clear()
-    return order.fullchain_pem.encode() + key
+    chain = order.fullchain_pem.encode()
+    problem = unusable(chain, key, frozenset(settings.domains))
+    if problem is not None:
+        # The certificate in use stays (certs.__main__ tries again later).
+        raise AcmeError(
+            f"ACME_DIRECTORY ({settings.acme_directory}): issued a certificate {problem}"
+        )
+    return chain + key

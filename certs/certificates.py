@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from certs.settings import SettingError
@@ -93,9 +93,7 @@ def from_files(cert_pem: bytes, key_pem_: bytes, cert_source: str, key_source: s
         raise SettingError(
             f"TLS_KEY_FILE ({key_source}): not an unencrypted PEM private key"
         ) from None
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    leaf = chain[0].public_key().public_bytes(serialization.Encoding.PEM, public)
-    if key.public_key().public_bytes(serialization.Encoding.PEM, public) != leaf:
+    if public_pem(key.public_key()) != public_pem(chain[0].public_key()):
         raise SettingError(
             f"TLS_KEY_FILE ({key_source}): not the key of the certificate in TLS_CERT_FILE"
             f" ({cert_source})"
@@ -108,21 +106,53 @@ def from_files(cert_pem: bytes, key_pem_: bytes, cert_source: str, key_source: s
     return certs + key_pem(key)
 
 
+def unusable(chain_pem: bytes, key_pem_: bytes, names: frozenset[str]) -> str | None:
+    """Why a chain issued for our key cannot be served for `names`, or None: it is checked before
+    it replaces the certificate in use, whoever issued it."""
+    try:
+        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+    except ValueError:
+        return "that is not a PEM certificate"
+    key = serialization.load_pem_private_key(key_pem_, password=None)
+    if public_pem(key.public_key()) != public_pem(leaf.public_key()):
+        return "for another key"
+    missing = names - names_of(leaf)
+    if missing:
+        return f"that does not name {', '.join(sorted(missing))}"
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if not start <= now + CLOCK_SKEW or end <= now:
+        return f"that is not valid now (from {start:%Y-%m-%d %H:%M}Z to {end:%Y-%m-%d %H:%M}Z)"
+    return None
+
+
+def public_pem(key: PublicKeyTypes) -> bytes:
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_bytes(serialization.Encoding.PEM, public)
+
+
+# How far ahead of our clock a certificate's start may be (a CA's clock, a few minutes off).
+CLOCK_SKEW = datetime.timedelta(minutes=10)
+
+
+def names_of(leaf: x509.Certificate) -> set[str]:
+    """The DNS names and addresses a certificate is for."""
+    try:
+        alt = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    dns = set(alt.get_values_for_type(x509.DNSName))
+    return dns | {str(ip) for ip in alt.get_values_for_type(x509.IPAddress)}
+
+
 def read_served(pem: bytes) -> Served | None:
     """The names and validity of the certificate in a site.pem; None when there is none."""
     try:
         leaf = x509.load_pem_x509_certificates(pem)[0]
     except ValueError:
         return None
-    names: set[str] = set()
-    try:
-        alt = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names |= set(alt.get_values_for_type(x509.DNSName))
-        names |= {str(ip) for ip in alt.get_values_for_type(x509.IPAddress)}
-    except x509.ExtensionNotFound:
-        pass
     return Served(
-        names=frozenset(names),
+        names=frozenset(names_of(leaf)),
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,
         self_signed=leaf.issuer == leaf.subject,

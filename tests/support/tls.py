@@ -53,10 +53,18 @@ class ThrowawayCA:
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, *names: str, days: int = 2) -> tuple[bytes, bytes]:
+    def issue_later(self, *names: str, days_ahead: int) -> tuple[bytes, bytes]:
+        """A certificate that is valid only from `days_ahead` days from now (a CA's clock)."""
+        return self.issue(
+            *names, now=datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days_ahead)
+        )
+
+    def issue(
+        self, *names: str, days: int = 2, now: datetime.datetime | None = None
+    ) -> tuple[bytes, bytes]:
         """A server certificate for DNS `names`, and its key, both PEM."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
+        now = now or datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))

@@ -3,8 +3,11 @@ input it cannot use, the certificates it makes, when it renews, and its two smal
 (the HTTP-01 responder, HAProxy's runtime API). ACME end to end: tests/stack/test_https.py."""
 
 import datetime
+import os
 import socket
+import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import pytest
 
 from certs import haproxy
 from certs.acme import ChallengeResponder, reason
-from certs.certificates import PLACEHOLDER_NAME, from_files, read_served, self_signed
+from certs.certificates import PLACEHOLDER_NAME, from_files, read_served, self_signed, unusable
+from certs.files import write_private
 from certs.settings import LETS_ENCRYPT, SettingError, load_settings
 from tests.support.servers import free_port
 from tests.support.tls import ThrowawayCA
@@ -157,6 +161,72 @@ def test_the_responder_answers_the_tokens_of_the_order_in_progress(
     assert httpx.get(f"{base}/abc").text == "abc.thumbprint"
     assert httpx.get(f"{base}/other").status_code == 404
     assert httpx.get(f"http://127.0.0.1:{port}/abc").status_code == 404
+
+
+def test_the_responder_says_nothing_of_itself(responder: tuple[ChallengeResponder, int]) -> None:
+    _, port = responder
+    response = httpx.get(f"http://127.0.0.1:{port}/.well-known/acme-challenge/x")
+    assert "server" not in response.headers
+
+
+def test_the_responder_bounds_silent_clients_in_time_and_count() -> None:
+    port = free_port()
+    server = ChallengeResponder("127.0.0.1", port, timeout=1, connections=4)
+    server.start()
+    silent = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
+    try:
+        # A fifth is closed at once while four are held; each of those is closed by the timeout.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as fifth:
+            fifth.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert fifth.recv(1024) == b""
+        started = time.monotonic()
+        assert all(sock.recv(1024) == b"" for sock in silent)
+        assert time.monotonic() - started < 5
+        base = f"http://127.0.0.1:{port}/.well-known/acme-challenge"
+        assert httpx.get(f"{base}/other").status_code == 404  # and it serves again
+    finally:
+        for sock in silent:
+            sock.close()
+        server.stop()
+
+
+def test_secrets_are_written_whole_and_private_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "acme" / "account.json"
+    # A temporary file left by a crash, readable by all, is not reused.
+    path.parent.mkdir()
+    (path.parent / ".account.json.new").write_bytes(b"old")
+    (path.parent / ".account.json.new").chmod(0o644)
+    previous = os.umask(0)
+    try:
+        write_private(path, b"first")
+        write_private(path, b"second")
+    finally:
+        os.umask(previous)
+    assert path.read_bytes() == b"second"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["account.json"]
+
+
+@pytest.mark.parametrize("case", ["usable", "other key", "other name", "expired", "not yet"])
+def test_an_issued_certificate_is_checked_before_it_is_used(case: str) -> None:
+    ca = ThrowawayCA()
+    names = frozenset({"api.example.com", "www.example.com"})
+    cert, key = ca.issue(*sorted(names), days=-1 if case == "expired" else 2)
+    if case == "other key":
+        key = ca.issue(*sorted(names))[1]
+    elif case == "other name":
+        cert, key = ca.issue("api.example.com")
+    elif case == "not yet":
+        cert, key = ca.issue_later(*sorted(names), days_ahead=1)
+    expected = {
+        "usable": None,
+        "other key": "for another key",
+        "other name": "that does not name www.example.com",
+        "expired": "that is not valid now (from ",
+        "not yet": "that is not valid now (from ",
+    }[case]
+    problem = unusable(cert + ca.pem, key, names)
+    assert problem == expected if expected is None else (problem or "").startswith(expected)
 
 
 def test_a_network_error_is_told_by_its_innermost_cause() -> None:
