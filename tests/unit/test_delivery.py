@@ -254,7 +254,7 @@ def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus(
     manifests: dict[str, dict[str, Any]],
 ) -> None:
     policy = manifests["NetworkPolicy"]["spec"]
-    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
     admitted = []
     for rule in policy["ingress"]:
         [source] = rule["from"]
@@ -263,6 +263,19 @@ def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus(
         assert rule["ports"] == [{"port": "http"}]
         admitted.append(source["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
     assert admitted == ["ingress-nginx", "prometheus"]
+
+
+def test_the_network_policy_lets_the_pods_reach_the_clusters_dns_and_nothing_else(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    [rule] = manifests["NetworkPolicy"]["spec"]["egress"]
+    assert rule["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert rule["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
 
 
 def test_pods_are_scraped_and_the_ingress_keeps_metrics_inside(
