@@ -56,7 +56,16 @@ class TextFormatter(logging.Formatter):
 
 
 def text_line(timestamp: float, level: str, logger: str, message: str) -> str:
-    return f"{utc_time(timestamp)} {level.upper():<7} {logger} {message}"
+    return f"{utc_time(timestamp)} {level.upper():<7} {logger} {printable(message)}"
+
+
+def printable(text: str) -> str:
+    """`text` with what is not printable escaped (`\\n`, `\\x1b`): a path a client sent
+    (`/%0A...`, decoded) can neither forge a line of the text log nor drive the terminal it is
+    read on. JSON lines escape it already."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class AccessLog:

@@ -29,12 +29,18 @@ def test_every_line_is_json_and_the_access_line_carries_the_request_id() -> None
 def test_text_logs_for_local_development() -> None:
     with run_server(env={"APP_LOG_FORMAT": "text", "APP_ACCESS_LOG": "true"}) as server:
         httpx.get(f"{server.url}/", headers={"X-Request-ID": "text-1"})
+        # A path that decodes to a new line and a terminal escape: one line, escaped.
+        forged = "/x%0A2026-01-01T00:00:00.000+00:00 CRITICAL app forged%1B[2J"
+        httpx.get(f"{server.url}{forged}", headers={"X-Request-ID": "text-2"})
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=15) == 0
         lines = server.output().splitlines()
     [access] = [line for line in lines if "text-1" in line]
     assert " INFO    app.access GET / 200 [text-1]" in access
     assert not any(line.startswith("{") for line in lines)
+    [escaped] = [line for line in lines if "text-2" in line]
+    assert "GET /x\\n2026-01-01T00:00:00.000+00:00 CRITICAL app forged\\x1b[2J 404" in escaped
+    assert not [line for line in lines if "forged" in line and line is not escaped]
 
 
 def test_after_the_drain_requests_in_flight_finish_and_idle_connections_close() -> None:
