@@ -314,6 +314,7 @@ def time_scrapes(container: str) -> tuple[float, float]:
 
 REPLICA = "stack: one API replica, direct (its loopback)"
 PROXY = "stack: through the proxy, HTTPS (its loopback)"
+COUNTED = "stack: through the proxy, HTTPS (its own address: counted per client)"
 PUBLISHED = "stack: through the published port, HTTPS (host loopback)"
 
 
@@ -324,6 +325,11 @@ def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
         "API_IMAGE": "bench-stack-api",
         "CERTS_IMAGE": "bench-stack-certs",
         "BACKEND_SUBNET": "10.231.253.0/24",
+        # wrk is one address (the host's), with 64 connections: the limits per client address
+        # are raised past what it asks, so that they are checked on every request (their cost is
+        # in the figures) and never refuse one.
+        "CLIENT_MAX_IN_FLIGHT": "1000",
+        "CLIENT_MAX_RATE": "1000000",
     }
     with compose_up(env) as stack:
         replica = stack.containers("api")[0].id
@@ -332,6 +338,10 @@ def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
             REPLICA: (replica, replica, "http://127.0.0.1:8000"),
             # HTTPS with keep-alive, as clients reach the stack (plain HTTP only redirects).
             PROXY: (proxy, proxy, "https://127.0.0.1:8443"),
+            # The same, to the proxy's address on the frontend network: no longer the loopback,
+            # so each request is counted against its client address's limits (raised above, so
+            # that none is refused). Side by side with the row above: what the counting costs.
+            COUNTED: (proxy, proxy, f"https://{frontend_address(stack, proxy)}:8443"),
             # Through docker-proxy, as a client on the host reaches it.
             PUBLISHED: (None, proxy, stack.url),
         }
@@ -347,6 +357,11 @@ def measure_stack(rounds: int, seconds: int, rollouts: int) -> dict[str, Any]:
             per_round.append(figures)
         runs = [rollout_under_load(stack) for _ in range(rollouts)]
     return {"rounds": per_round, "rollouts": runs}
+
+
+def frontend_address(stack: Stack, container: str) -> str:
+    networks = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container))
+    return str(networks[f"{stack.project}_frontend"]["IPAddress"])
 
 
 def rollout_under_load(stack: Stack) -> dict[str, float]:
@@ -470,7 +485,12 @@ def main() -> None:
     stack = measure_stack(args.rounds, args.duration, args.rollouts)
     for figures, stack_figures in zip(rounds, stack["rounds"], strict=True):
         figures.update(stack_figures)
-    workers = {v.name: v.workers for v in all_variants} | {REPLICA: 1, PROXY: 1, PUBLISHED: 1}
+    workers = {v.name: v.workers for v in all_variants} | {
+        REPLICA: 1,
+        PROXY: 1,
+        COUNTED: 1,
+        PUBLISHED: 1,
+    }
     stops = [stop_under_load(ours) for _ in range(args.rounds)]
     base_size = image_size(base)
     results = {

@@ -42,6 +42,8 @@ def test_the_harness_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     assert results["summary"]["ours (auto workers)"]["healthy_s"] is not None
     assert results["summary"]["tutorial"]["healthy_s"] is None  # no curl in its image
     assert results["summary"]["stack: through the proxy, HTTPS (its loopback)"]["/"]["rps"] > 0
+    counted = "stack: through the proxy, HTTPS (its own address: counted per client)"
+    assert results["summary"][counted]["/"]["rps"] > 0
     assert len(results["rollouts"]) == 1 and len(results["stops_under_load"]) == 1
     assert "| target | measured | holds |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.compose import Stack, compose_up, get, post
@@ -35,6 +36,11 @@ def stack(secret_file: Path) -> Iterator[Stack]:
         "API_KEY_FILE": str(secret_file),
         "BACKEND_SUBNET": "10.231.251.0/24",
         "API_ACCESS_LOG": "true",  # the client-address test reads the API's access lines
+        # The rollout tests' load comes from one address, the host's: past 1,000 requests a
+        # second (a fast machine) it would get 429s (docs/stack.md).
+        "CLIENT_MAX_RATE": "1000000",
+        # The names clients reach it by (the tests: the loopback address).
+        "PROXY_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
     with compose_up(env) as stack:
         yield stack
@@ -113,6 +119,15 @@ def test_the_real_client_reaches_the_api_and_a_spoofed_one_does_not(stack: Stack
     assert app["client"] == edge["client"] != "6.6.6.6"
 
 
+def test_only_the_allowed_hosts_are_served(stack: Stack) -> None:
+    assert get(f"{stack.url}/", headers={"Host": "LOCALHOST:8443"}).status_code == 200
+    other = get(f"{stack.url}/", headers={"Host": "evil.example"})
+    assert other.status_code == 421
+    assert other.json() == {"detail": "This server does not serve that host."}
+    redirect = httpx.get(f"{stack.http_url}/", headers={"Host": "evil.example"})
+    assert redirect.status_code == 421 and "location" not in redirect.headers
+
+
 def test_oversized_headers_are_refused_at_the_proxy(stack: Stack) -> None:
     rid = "oversized-header"
     response = get(f"{stack.url}/", headers={"X-Big": "a" * 16384, "X-Request-ID": rid})
@@ -124,6 +139,7 @@ def test_oversized_headers_are_refused_at_the_proxy(stack: Stack) -> None:
 def test_a_body_over_the_limit_is_refused_at_the_proxy(stack: Stack) -> None:
     response = post(f"{stack.url}/", content=b"x" * (2 * 1024 * 1024))
     assert response.status_code == 413
+    assert response.json() == {"detail": "Content Too Large"}  # as the API's own 413
 
 
 def test_slow_clients_are_cut_at_the_proxy_while_others_are_served(stack: Stack) -> None:

@@ -304,6 +304,9 @@ def acme_env(subnet: str, **extra: str) -> dict[str, str]:
         **base_env(subnet),
         "TLS_DOMAINS": NAME,
         "ACME_DIRECTORY": "https://pebble:14000/dir",
+        # The renewal test's load comes from one address, the host's: past 1,000 requests a
+        # second (a fast machine) it would get 429s (docs/stack.md).
+        "CLIENT_MAX_RATE": "1000000",
         **extra,
     }
 
@@ -335,9 +338,33 @@ def test_acme_obtains_a_certificate_at_first_start(acme_stack: Stack, root: Path
     shown = handshake(tls_port(acme_stack), NAME, cafile=str(root))
     assert names(shown.certificate) == {NAME} and shown.alpn == "h2"
     assert "acme certificate in use: " + NAME in certs_log(acme_stack)
-    # The account and the certificate are in the volume.
+    # The account and the certificate are in the volume, readable by their owner only.
     [certs] = acme_stack.containers("certs")
     assert json.loads(read_in(certs, "/tls/acme/account.json"))["key"]
+    for path in ("/tls/acme/account.json", "/tls/site.pem"):
+        mode = certs.exec(
+            "python", "-c", f"import os; print(oct(os.stat({path!r}).st_mode & 0o777))"
+        )
+        assert mode.stdout.strip() == "0o600", (path, mode.stdout, mode.stderr)
+
+
+def test_acme_mode_answers_only_for_the_names_certified(acme_stack: Stack) -> None:
+    # The name's TLS handshake, then another Host: 421, and a plain HTTP redirect never leads there.
+    def ask(url: str, host: str) -> httpx.Response:
+        with httpx.Client(verify=False) as client:
+            return client.get(url, headers={"Host": host}, extensions={"sni_hostname": NAME})
+
+    served = ask(f"{acme_stack.url}/", NAME)
+    other = ask(f"{acme_stack.url}/", "evil.example")
+    assert served.status_code == 200
+    assert other.status_code == 421
+    assert other.json() == {"detail": "This server does not serve that host."}
+    redirect = ask(f"{acme_stack.http_url}/", f"{NAME}:80")
+    refused = ask(f"{acme_stack.http_url}/", "evil.example")
+    assert redirect.status_code == 301 and redirect.headers["location"].startswith(
+        f"https://{NAME}:"
+    )
+    assert refused.status_code == 421 and "location" not in refused.headers
 
 
 def test_acme_mode_serves_only_the_names_certified(acme_stack: Stack, root: Path) -> None:
@@ -438,5 +465,5 @@ def test_an_unreachable_acme_directory_is_said_in_one_line_and_nothing_else_is_s
         # No certificate for the name: the handshake is refused, and plain HTTP only redirects.
         with pytest.raises(ssl.SSLError):
             handshake(tls_port(stack), NAME)
-        response = httpx.get(f"{stack.http_url}/")
+        response = httpx.get(f"{stack.http_url}/", headers={"Host": NAME})
         assert response.status_code == 301 and response.content == b""

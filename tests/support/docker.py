@@ -49,6 +49,17 @@ def require_engine() -> None:
     pytest.skip(reason)
 
 
+def require_tools(*names: str) -> None:
+    """Skip (or, in CI, fail) when a tool the test runs on the host is not on PATH."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if not missing:
+        return
+    reason = f"not on PATH: {', '.join(missing)} (docs/testing.md)"
+    if REQUIRE_DOCKER:
+        pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def build_image(tag: str, dockerfile: str = "Dockerfile", context: str = ".", **args: str) -> str:
     """Build `tag` from the repository; build arguments from the environment when not given."""
     build_args = {"PYTHON_IMAGE": os.environ.get("PYTHON_IMAGE", ""), **args}

@@ -25,8 +25,9 @@ from tests.support.servers import wait_until
 class Load:
     def __init__(self, url: str, connections: int, server_name: str | None = None) -> None:
         self.url = url
-        # The TLS server name to send (SNI), when the URL's host is an address.
+        # The server's name, when the URL's host is an address: sent in TLS (SNI) and as the Host.
         self.extensions = {"sni_hostname": server_name} if server_name else {}
+        self.host = {"Host": server_name} if server_name else {}
         self.outcomes: dict[str, str] = {}
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.worker) for _ in range(connections)]
@@ -38,7 +39,9 @@ class Load:
                 rid = uuid.uuid4().hex
                 try:
                     response = client.get(
-                        self.url, headers={"X-Request-ID": rid}, extensions=self.extensions
+                        self.url,
+                        headers={"X-Request-ID": rid, **self.host},
+                        extensions=self.extensions,
                     )
                     self.outcomes[rid] = str(response.status_code)
                 except httpx.ConnectError:
