@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.docker import REQUIRE_DOCKER, docker, require_engine, run_container
+from tests.support.docker import docker, require_engine, run_container, unavailable
 from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.container
@@ -37,9 +37,7 @@ def require_arm64_emulation() -> None:
     if entry.exists() and entry.read_text().startswith("enabled"):
         return
     reason = "no arm64 emulation (qemu-user-static with binfmt_misc: see docs/delivery.md)"
-    if REQUIRE_DOCKER:
-        pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason)
 
 
 def pushed_arm64(pushed: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.container.test_arm64 import require_arm64_emulation
 from tests.container.test_image import assert_start_up_imports_its_bytecode
-from tests.support.docker import REQUIRE_DOCKER, docker, require_engine, run_container
+from tests.support.docker import docker, require_engine, run_container, unavailable
 from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.container
@@ -33,9 +33,7 @@ def require_containerd_store() -> None:
     if ["driver-type", "io.containerd.snapshotter.v1"] in status:
         return
     reason = "no containerd image store: turn it on (docs/delivery.md#reproducible-builds)"
-    if REQUIRE_DOCKER:
-        pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason)
 
 
 def clone(into: Path, umask: str) -> Path:

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.compose import Stack, compose_up, get, post
+from tests.support.compose import Stack, compose_up, get, post, stack_env
 from tests.support.docker import docker
 from tests.support.loadgen import Load
-from tests.support.servers import ROOT, free_port
+from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -30,18 +30,16 @@ def secret_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(secret_file: Path) -> Iterator[Stack]:
-    env = {
-        "PROXY_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "API_KEY_FILE": str(secret_file),
-        "BACKEND_SUBNET": "10.231.251.0/24",
-        "API_ACCESS_LOG": "true",  # the client-address test reads the API's access lines
+    env = stack_env(
+        "10.231.251.0/24",
+        API_KEY_FILE=str(secret_file),
+        API_ACCESS_LOG="true",  # the client-address test reads the API's access lines
         # The rollout tests' load comes from one address, the host's: past 1,000 requests a
         # second (a fast machine) it would get 429s (docs/stack.md).
-        "CLIENT_MAX_RATE": "1000000",
+        CLIENT_MAX_RATE="1000000",
         # The names clients reach it by (the tests: the loopback address).
-        "PROXY_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
+        PROXY_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
     with compose_up(env) as stack:
         yield stack
 
@@ -176,12 +174,7 @@ def test_the_secret_reaches_the_settings_and_is_not_leaked(stack: Stack) -> None
 
 def test_a_missing_secret_file_fails_the_start_naming_it(secret_file: Path) -> None:
     missing = secret_file.parent / "not-there"
-    env = {
-        "PROXY_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "API_KEY_FILE": str(missing),
-        "BACKEND_SUBNET": "10.231.252.0/24",
-    }
+    env = stack_env("10.231.252.0/24", API_KEY_FILE=str(missing))
     stack = Stack(project="fastapi-app-test-missing-secret", env=env)
     try:
         result = stack.run("up", "--detach", "--wait", check=False, timeout=300)

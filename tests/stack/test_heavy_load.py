@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bench.run import wrk_figures
-from tests.support.compose import Stack, compose_up
+from tests.support.compose import Stack, compose_up, stack_env
 from tests.support.docker import docker, in_netns
-from tests.support.servers import ROOT, free_port
+from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -24,12 +24,7 @@ STATUSES = ROOT / "tests" / "support" / "statuses.lua"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    env = {
-        "PROXY_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "10.231.249.0/24",
-    }
-    with compose_up(env) as stack:
+    with compose_up(stack_env("10.231.249.0/24")) as stack:
         yield stack
 
 

@@ -6,7 +6,6 @@ loopback port only; each test asserts what the normal client got, and that nothi
 """
 
 import re
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -17,10 +16,11 @@ import httpx
 import pytest
 
 from tests.support import h2_attacks
-from tests.support.compose import Stack, compose_up, get
+from tests.support.compose import Stack, compose_up, get, stack_env
 from tests.support.docker import in_netns, require_tools
 from tests.support.normal_client import NormalClient
-from tests.support.servers import ROOT, free_port, wait_until
+from tests.support.servers import ROOT, wait_until
+from tests.support.tls import unverified_connection
 
 pytestmark = pytest.mark.stack
 
@@ -34,12 +34,7 @@ def tools() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tools: None) -> Iterator[Stack]:
-    env = {
-        "PROXY_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "10.231.248.0/24",
-    }
-    with compose_up(env) as stack:
+    with compose_up(stack_env("10.231.248.0/24")) as stack:
         yield stack
 
 
@@ -187,14 +182,7 @@ def test_an_upgrade_with_a_body_smuggles_nothing_through_the_edge(stack: Stack) 
         b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(smuggled), smuggled)
     )
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    port = int(stack.env["PROXY_TLS_PORT"])
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname="localhost") as tls,
-    ):
+    with unverified_connection(int(stack.env["PROXY_TLS_PORT"]), "http/1.1") as tls:
         tls.sendall(request)
         received = b""
         with suppress(TimeoutError, ssl.SSLError, ConnectionResetError):
@@ -208,12 +196,8 @@ def test_an_upgrade_with_a_body_smuggles_nothing_through_the_edge(stack: Stack) 
 
 @pytest.fixture(scope="module")
 def echo_stack(tools: None) -> Iterator[Stack]:
-    env = {
-        "PROXY_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "10.231.247.0/24",
-    }
-    with compose_up(env, overrides=(ROOT / "tests" / "support" / "echo_api.yml",)) as stack:
+    echo = ROOT / "tests" / "support" / "echo_api.yml"
+    with compose_up(stack_env("10.231.247.0/24"), overrides=(echo,)) as stack:
         yield stack
 
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.support.compose import Stack, compose_up, get
+from tests.support.compose import Stack, compose_up, get, stack_env
 from tests.support.docker import Container, docker
 from tests.support.loadgen import Load
-from tests.support.servers import ROOT, free_port, wait_until
+from tests.support.servers import ROOT, wait_until
 from tests.support.tls import ThrowawayCA, handshake, names, status_over_a_new_connection
 
 pytestmark = pytest.mark.stack
@@ -35,14 +35,6 @@ TESTSSL_IMAGE = os.environ.get("TESTSSL_IMAGE", "ghcr.io/testssl/testssl.sh:3.2"
 NAME = "edge.fastapi-app.test"
 # testssl.sh's report, kept for CI to publish (.github/workflows/ci.yml).
 ARTIFACTS = ROOT / "build" / "test-artifacts"
-
-
-def base_env(subnet: str) -> dict[str, str]:
-    return {
-        "PROXY_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": subnet,
-    }
 
 
 def tls_port(stack: Stack) -> int:
@@ -65,7 +57,7 @@ def read_in(container: Container, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def default_stack() -> Iterator[Stack]:
-    with compose_up(base_env("10.231.243.0/24")) as stack:
+    with compose_up(stack_env("10.231.243.0/24")) as stack:
         yield stack
 
 
@@ -155,7 +147,7 @@ def test_a_certificate_from_files_is_served(files: Files, tmp_path: Path) -> Non
     cafile = tmp_path / "ca.pem"
     cafile.write_bytes(files.ca.pem)
     env = {
-        **base_env("10.231.242.0/24"),
+        **stack_env("10.231.242.0/24"),
         "TLS_CERT_FILE": str(files.cert),
         "TLS_KEY_FILE": str(files.key),
     }
@@ -205,7 +197,7 @@ def test_certificate_files_that_cannot_be_used_stop_the_start_in_one_line(
         cert = tmp_path / "not-there.crt"
         expected = str(cert)
     env = {
-        **base_env("10.231.241.0/24"),
+        **stack_env("10.231.241.0/24"),
         "TLS_CERT_FILE": str(cert),
         "TLS_KEY_FILE": str(key),
     }
@@ -301,7 +293,7 @@ def pebble_root(stack: Stack, into: Path) -> Path:
 
 def acme_env(subnet: str, **extra: str) -> dict[str, str]:
     return {
-        **base_env(subnet),
+        **stack_env(subnet),
         "TLS_DOMAINS": NAME,
         "ACME_DIRECTORY": "https://pebble:14000/dir",
         # The renewal test's load comes from one address, the host's: past 1,000 requests a

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.compose import Stack, compose_up, get
+from tests.support.compose import Stack, compose_up, get, stack_env
 from tests.support.docker import docker
 from tests.support.servers import ROOT, free_port, wait_until
 
@@ -24,12 +24,7 @@ PROMETHEUS_IMAGE = os.environ.get("PROMETHEUS_IMAGE", COMPOSE_DEFAULT.group(1))
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    env = {
-        "PROXY_PORT": str(free_port()),
-        "PROMETHEUS_PORT": str(free_port()),
-        "API_IMAGE": "fastapi-app:stack-test",
-        "BACKEND_SUBNET": "10.231.246.0/24",
-    }
+    env = stack_env("10.231.246.0/24", PROMETHEUS_PORT=str(free_port()))
     with compose_up(env, profiles=("monitoring",)) as stack:
         yield stack
 

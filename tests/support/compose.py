@@ -97,6 +97,17 @@ class Stack:
         return [line for c in self.containers(service) for line in c.logs().splitlines()]
 
 
+def stack_env(subnet: str, **values: str) -> dict[str, str]:
+    """What a test's stack takes: a free port for plain HTTP, the tests' image tag (never a
+    developer's fastapi-app:latest), its own internal network (docs/testing.md), then `values`."""
+    return {
+        "PROXY_PORT": str(free_port()),
+        "API_IMAGE": "fastapi-app:stack-test",
+        "BACKEND_SUBNET": subnet,
+        **values,
+    }
+
+
 def get(url: str, **kwargs: Any) -> httpx.Response:
     """`httpx.get` to the stack's HTTPS port (see `Stack.url`)."""
     return httpx.get(url, verify=False, **kwargs)

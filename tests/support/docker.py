@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -42,19 +42,20 @@ def require_engine() -> None:
         reason = "no docker client on PATH"
     elif docker("version", "--format", "{{.Server.Version}}", check=False, timeout=30).returncode:
         reason = "no Docker engine answers (start one with .ci/engine start)"
-    if reason is None:
-        return
-    if REQUIRE_DOCKER:
-        pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    if reason is not None:
+        unavailable(reason)
 
 
 def require_tools(*names: str) -> None:
     """Skip (or, in CI, fail) when a tool the test runs on the host is not on PATH."""
     missing = [name for name in names if shutil.which(name) is None]
-    if not missing:
-        return
-    reason = f"not on PATH: {', '.join(missing)} (docs/testing.md)"
+    if missing:
+        unavailable(f"not on PATH: {', '.join(missing)} (docs/testing.md)")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """What a test does without something it needs: skip with the reason, or in CI (where
+    everything must run) fail with it."""
     if REQUIRE_DOCKER:
         pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
     pytest.skip(reason)

@@ -2,7 +2,6 @@
 Each returns what happened on that connection, as the tests assert it.
 """
 
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,8 @@ import h2.connection
 import h2.events
 import h2.settings
 from hpack import Encoder
+
+from tests.support.tls import unverified_connection
 
 REQUEST = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/")]
 
@@ -29,12 +30,7 @@ class Outcome:
 
 
 def connect(port: int, timeout: float) -> ssl.SSLSocket:
-    context = ssl.create_default_context()
-    context.check_hostname = False  # the stack's self-signed certificate
-    context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["h2"])
-    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    tls = context.wrap_socket(raw, server_hostname="localhost")
+    tls = unverified_connection(port, "h2", timeout)
     assert tls.selected_alpn_protocol() == "h2", tls.selected_alpn_protocol()
     return tls
 

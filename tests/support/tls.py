@@ -95,6 +95,21 @@ class Handshake:
     version: str | None
 
 
+def unverified_connection(port: int, alpn: str, timeout: float = 10) -> ssl.SSLSocket:
+    """A TLS connection to the proxy on the host's loopback for `localhost`, offering one protocol
+    (`h2`, `http/1.1`), its certificate not checked (the stack's self-signed one)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols([alpn])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        return context.wrap_socket(raw, server_hostname="localhost")
+    except BaseException:
+        raw.close()
+        raise
+
+
 def handshake(
     port: int, server_name: str | None, cafile: str | None = None, host: str = "127.0.0.1"
 ) -> Handshake:

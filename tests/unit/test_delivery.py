@@ -13,7 +13,7 @@ import yaml
 from app.main import create_app
 from app.server import STOP_ACCEPTING_SECONDS, worker_count
 from app.settings import DEFAULT_SECRETS_DIR, Settings
-from tests.support.docker import REQUIRE_DOCKER
+from tests.support.docker import unavailable
 from tests.support.servers import ROOT
 from tests.support.settings import make_settings
 
@@ -25,9 +25,7 @@ def tool(name: str) -> str:
     """The tool's path; skip without it (in CI, where everything must run, fail)."""
     path = shutil.which(name)
     if path is None:
-        if REQUIRE_DOCKER:
-            pytest.fail(f"{name} is not installed", pytrace=False)
-        pytest.skip(f"{name} is not installed")
+        unavailable(f"{name} is not installed")
     return path
 
 
