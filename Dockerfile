@@ -45,6 +45,10 @@ COPY app/ app/
 # The app's own bytecode, hash-based too, but checked against its source at import: the dev mode
 # (compose.dev.yml) syncs edited files into the container, and an edit must not run stale code.
 RUN python -m compileall -q --invalidation-mode checked-hash app
+# The standard library's bytecode for what a start imports: the official bases ship none, and on a
+# read-only root each process (each worker, each probe) would compile those modules again.
+RUN --mount=type=bind,source=docker/compile_stdlib.py,target=/tmp/compile_stdlib.py \
+    PYTHONPATH=/app python /tmp/compile_stdlib.py
 # A fixed numeric non-root UID (Kubernetes runAsNonRoot checks it); files stay root-owned and
 # world-readable, so any other UID (OpenShift, runAsUser) runs the image as well.
 USER 10001

@@ -1,0 +1,36 @@
+"""Compile the standard library's bytecode for what the service imports, in the image's final stage.
+
+The official python images ship their standard library without bytecode (it is left out to keep
+them small), and the image runs read-only with PYTHONDONTWRITEBYTECODE: without this step, every
+process compiles each standard module it imports again at each start: each worker, and each
+healthcheck probe. Only the modules a start imports are compiled (the server with its settings,
+the app, uvicorn's event loop and HTTP protocol, the probe): the whole library's bytecode would be
+twice the size. Modules the base already has bytecode for are left as they are. Hash-based and
+unchecked, as the environment's (see the Dockerfile): valid whatever times the files carry.
+"""
+
+import importlib.util
+import os
+import py_compile
+import sys
+import sysconfig
+
+import uvicorn
+
+import app.healthcheck  # noqa: F401
+from app import server
+from app.settings import load_settings
+
+# What `python -m app.server` imports before serving: the app (create_app), the loop, the protocol.
+uvicorn.Config(**server.options(load_settings())).load()
+
+stdlib = sysconfig.get_path("stdlib") + os.sep
+for module in list(sys.modules.values()):
+    source = getattr(module, "__file__", None) or ""
+    if not (source.startswith(stdlib) and source.endswith(".py")):
+        continue
+    if os.path.exists(importlib.util.cache_from_source(source)):
+        continue
+    py_compile.compile(
+        source, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
