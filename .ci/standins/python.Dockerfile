@@ -1,5 +1,6 @@
-# Stand-in for the official python:3.13 images, which cannot be pulled here (no registry).
-# Debian trixie ships CPython 3.13.5, the tutorial's version. Test scaffolding only.
+# Stand-in for the official python:3.13-slim image (and, built for arm64, for the arm64 image test),
+# which cannot be pulled here (no registry). Debian trixie ships CPython 3.13.5, the tutorial's
+# version. Test scaffolding only.
 ARG DEBIAN_IMAGE
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
