@@ -13,6 +13,7 @@ OURS_1W, BARE_1W = "ours (1 worker)", "bare FastAPI (1 worker)"
 ASYNCIO_1W, CEILING_1W = "ours (1 worker, asyncio loop)", "raw ASGI ceiling (1 worker)"
 ACCESS_LOG_1W = "ours (1 worker, access log on)"
 METRICS_OFF_1W = "ours (1 worker, metrics off)"
+OURS_SLIM, OURS_SLIM_1W = "ours, slim base (auto workers)", "ours, slim base (1 worker)"
 REPLICA = "stack: one API replica, direct (its loopback)"
 PROXY = "stack: through the proxy, HTTPS (its loopback)"
 COUNTED = "stack: through the proxy, HTTPS (its own address: counted per client)"
@@ -137,7 +138,8 @@ def table(results: dict[str, Any]) -> str:
     settings = results["settings"]
     lines = [
         f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
-        f"kernel {m['kernel']}, Docker {m['docker']}; base `{settings['python_image']}`; "
+        f"kernel {m['kernel']}, Docker {m['docker']}; base `{settings['python_image']}`, slim "
+        f"base `{settings['slim_image']}`; "
         f"each single container under `--cpus {settings['cpus']}`, the stack as `compose.yml` "
         f"has it; wrk with {settings['connections']} connections from the measured container's "
         f"loopback (unless the row says otherwise), median of {settings['rounds']} rounds of "
@@ -164,7 +166,7 @@ def table(results: dict[str, Any]) -> str:
             fmt(entry["idle_mib"], 0, " MiB"),
             (
                 ""
-                if name not in (OURS, TUTORIAL)
+                if name not in (OURS, OURS_SLIM, TUTORIAL)
                 else "never (no curl)"
                 if healthy is None and not results["tutorial_has_curl"]
                 else fmt(healthy, 2, " s")
@@ -178,7 +180,7 @@ def table(results: dict[str, Any]) -> str:
         "| image | size | added over the base | cold build | rebuild after a one-line change |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("tutorial", "ours"):
+    for name in images:
         lines.append(
             f"| {name} | {images[name]['size_mb']:.0f} MB | {images[name]['added_mb']:.1f} MB "
             f"| {builds[name]['cold_build_s']:.1f} s | {builds[name]['rebuild_s']:.1f} s |"
@@ -189,6 +191,9 @@ def table(results: dict[str, Any]) -> str:
     bare_share = s[BARE_1W]["/"]["rps"] / ceiling
     published = s[PUBLISHED]["/"]["rps"] / s[REPLICA]["/"]["rps"]
     rollout_s = max(r["rollout_s"] for r in results["rollouts"])
+    musl = s[OURS]["/"]["rps"] / s[OURS_SLIM]["/"]["rps"]
+    musl_1w = s[OURS_1W]["/"]["rps"] / s[OURS_SLIM_1W]["/"]["rps"]
+    musl_cpu = s[OURS_1W]["/"]["cpu_us"] / s[OURS_SLIM_1W]["/"]["cpu_us"] - 1
     stops = results["stops_under_load"]
     refused = " / ".join(str(s["write_errors"]) for s in stops)
     lines += [
@@ -202,6 +207,11 @@ def table(results: dict[str, Any]) -> str:
         f"Share of the raw ASGI ceiling (1 worker, `GET /`): ours {ours_share:.0%}, bare FastAPI "
         f"{bare_share:.0%}. uvloop against asyncio, ours with 1 worker: {uvloop:+.0%} req/s on "
         f"`GET /`. The access log (off by default) costs {access_log:.0%} of req/s with 1 worker.",
+        "",
+        f"The base, musl against glibc: ours on the default (Alpine) base serves {musl:.2f}x the "
+        f"req/s of ours on the slim (Debian) base on `GET /` with auto workers, {musl_1w:.2f}x "
+        f"with 1 worker, at {musl_cpu:+.0%} CPU time a request; the images are "
+        f"{images['ours']['size_mb']:.0f} MB and {images['ours, slim base']['size_mb']:.0f} MB.",
         "",
         "| target | measured | holds |",
         "| --- | ---: | :---: |",

@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "bench" / "apps"
 TUTORIAL = ROOT / "bench" / "tutorial"
 DEFAULT_BASE = os.environ.get("PYTHON_IMAGE", "python:3.13.5-alpine3.22")
+# The documented alternative base, glibc's CPython: ours is measured on it too.
+SLIM_BASE = os.environ.get("PYTHON_SLIM_IMAGE", "python:3.13-slim")
 PATHS = ("/", "/info/status")
 SOCKET_ERRORS = ("connect", "read", "write", "timeout")
 # uvicorn as app.server runs it, for the apps that are not fastapi-app's own.
@@ -67,11 +69,13 @@ class Variant:
     scrape: bool = False  # time /metrics scrapes once its load has run
 
 
-def variants(ours: str, tutorial: str) -> list[Variant]:
+def variants(ours: str, tutorial: str, ours_slim: str) -> list[Variant]:
     return [
         Variant("tutorial", tutorial, 1, healthcheck=True),
         Variant("ours (auto workers)", ours, 2, healthcheck=True, scrape=True),
         Variant("ours (1 worker)", ours, 1, env={"WEB_CONCURRENCY": "1"}),
+        Variant("ours, slim base (auto workers)", ours_slim, 2, healthcheck=True),
+        Variant("ours, slim base (1 worker)", ours_slim, 1, env={"WEB_CONCURRENCY": "1"}),
         Variant(
             "ours (1 worker, metrics off)",
             ours,
@@ -151,12 +155,13 @@ def timed_build(
     return time.monotonic() - started
 
 
-def measure_builds(base: str) -> dict[str, dict[str, float]]:
+def measure_builds(base: str, slim: str) -> dict[str, dict[str, float]]:
     """Cold build (no build cache at all), then a rebuild after a one-line change to the app."""
     results = {}
-    for name, source, app_file in (
-        ("tutorial", TUTORIAL, "app.py"),
-        ("ours", ROOT, "app/routes/root.py"),
+    for name, tag, source, app_file, on in (
+        ("tutorial", "bench-build-tutorial", TUTORIAL, "app.py", base),
+        ("ours", "bench-build-ours", ROOT, "app/routes/root.py", base),
+        ("ours, slim base", "bench-build-ours-slim", ROOT, "app/routes/root.py", slim),
     ):
         with tempfile.TemporaryDirectory() as tmp:
             context = Path(tmp) / "context"
@@ -167,10 +172,10 @@ def measure_builds(base: str) -> dict[str, dict[str, float]]:
                     ".venv", ".git", "__pycache__", "bench", "tests", ".*cache"
                 ),
             )
-            cold = timed_build(context, f"bench-build-{name}", base, None, "--no-cache")
+            cold = timed_build(context, tag, on, None, "--no-cache")
             target = context / app_file
             target.write_text(target.read_text().replace("Hello World", "Hello, World"))
-            rebuild = timed_build(context, f"bench-build-{name}", base)
+            rebuild = timed_build(context, tag, on)
         results[name] = {"cold_build_s": cold, "rebuild_s": rebuild}
     return results
 
@@ -457,16 +462,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8, help="seconds of load per wrk run")
     parser.add_argument("--python-image", default=DEFAULT_BASE)
+    parser.add_argument("--slim-image", default=SLIM_BASE, help="the glibc base ours is also on")
     parser.add_argument("--rollouts", type=int, default=5, help="rollouts under load")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
-    base = args.python_image
-    builds = measure_builds(base)
-    ours, tutorial = "bench-build-ours", "bench-build-tutorial"
+    base, slim = args.python_image, args.slim_image
+    builds = measure_builds(base, slim)
+    ours, tutorial, ours_slim = "bench-build-ours", "bench-build-tutorial", "bench-build-ours-slim"
     # The measured images are built from the unchanged sources.
     timed_build(ROOT, ours, base)
     timed_build(TUTORIAL, tutorial, base)
+    timed_build(ROOT, ours_slim, slim)
     no_curl = (
         subprocess.run(
             ["docker", "run", "--rm", "--entrypoint", "sh", tutorial, "-c", "command -v curl"],
@@ -475,7 +482,7 @@ def main() -> None:
         ).returncode
         != 0
     )
-    all_variants = variants(ours, tutorial)
+    all_variants = variants(ours, tutorial, ours_slim)
     rounds = []
     for number in range(args.rounds):
         # Alternate: each round measures every variant once, in a rotated order.
@@ -492,24 +499,30 @@ def main() -> None:
         PUBLISHED: 1,
     }
     stops = [stop_under_load(ours) for _ in range(args.rounds)]
-    base_size = image_size(base)
+    base_size = {base: image_size(base), slim: image_size(slim)}
     results = {
         "machine": machine(),
         "settings": {
             "rounds": args.rounds,
             "duration_s": args.duration,
             "python_image": base,
+            "slim_image": slim,
             "connections": 64,
             "cpus": 2,
         },
         "images": {
             name: {
                 "size_mb": image_size(tag) / 1e6,
-                "added_mb": (image_size(tag) - base_size) / 1e6,
+                "added_mb": (image_size(tag) - base_size[on]) / 1e6,
             }
-            for name, tag in (("tutorial", tutorial), ("ours", ours))
+            for name, tag, on in (
+                ("tutorial", tutorial, base),
+                ("ours", ours, base),
+                ("ours, slim base", ours_slim, slim),
+            )
         },
-        "base_mb": base_size / 1e6,
+        "base_mb": base_size[base] / 1e6,
+        "slim_base_mb": base_size[slim] / 1e6,
         "builds": builds,
         "tutorial_has_curl": not no_curl,
         "summary": summarise(rounds, workers),
