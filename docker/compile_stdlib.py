@@ -7,6 +7,9 @@ healthcheck probe. Only the modules a start imports are compiled (the server wit
 the app, uvicorn's event loop and HTTP protocol, the probe): the whole library's bytecode would be
 twice the size. Modules the base already has bytecode for are left as they are. Hash-based and
 unchecked, as the environment's (see the Dockerfile): valid whatever times the files carry.
+
+The app is built with the settings' defaults, never read from the build's environment: a setting
+that is required, or invalid, where the image is built must not fail the build.
 """
 
 import importlib.util
@@ -19,10 +22,12 @@ import uvicorn
 
 import app.healthcheck  # noqa: F401
 from app import server
-from app.settings import load_settings
+from app.main import create_app
+from app.settings import Settings
 
 # What `python -m app.server` imports before serving: the app (create_app), the loop, the protocol.
-uvicorn.Config(**server.options(load_settings())).load()
+settings = Settings.model_construct()
+uvicorn.Config(**{**server.options(settings), "app": create_app(settings), "factory": False}).load()
 
 stdlib = sysconfig.get_path("stdlib") + os.sep
 for module in list(sys.modules.values()):
