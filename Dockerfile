@@ -19,7 +19,7 @@ ENV UV_LINK_MODE=copy \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
 # The locked runtime dependencies only: this layer is reused until uv.lock or pyproject.toml change.
-# Their compiled modules lose the debug information some wheels ship (uvloop: 16 MB to 1.6 MB).
+# Their compiled modules lose the debug information some wheels ship (docker/strip_debug.py).
 # Their bytecode is compiled now (the final filesystem is read-only, and a cold import is slower
 # without it), hash-based and unchecked: a .pyc records no file time, so it stays valid whatever
 # times the image's files carry, and nothing hashes the sources at start (they never change).
