@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.server import refuse_new_connections, socket_filters_allowed
+from app.listener import refuse_new_connections, socket_filters_allowed
 from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
 
 pytestmark = pytest.mark.server

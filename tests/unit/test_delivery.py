@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from app.main import create_app
-from app.server import STOP_ACCEPTING_SECONDS, worker_count
 from app.settings import DEFAULT_SECRETS_DIR, Settings
+from app.uvicorn_internals import STOP_ACCEPTING_SECONDS
+from app.workers import worker_count
 from tests.support.docker import unavailable
 from tests.support.servers import ROOT
 from tests.support.settings import make_settings

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from app.server import cpu_quota, options, worker_count
+from app.server import options
+from app.workers import cpu_quota, worker_count
 from tests.support.settings import make_settings
 
 
