@@ -15,8 +15,9 @@ import time
 from types import FrameType
 
 from certs import certificates, haproxy
-from certs.acme import AcmeError, ChallengeResponder, obtain
+from certs.acme import AcmeError, obtain
 from certs.certificates import PLACEHOLDER_NAME, SELF_SIGNED_NAMES, Served, read_served
+from certs.challenges import ChallengeResponder
 from certs.files import write_private
 from certs.settings import SettingError, Settings, load_settings
 

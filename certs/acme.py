@@ -1,17 +1,14 @@
 """Certificates from an ACME directory (Let's Encrypt by default), proven by HTTP-01.
 
-The proxy sends `/.well-known/acme-challenge/` on its HTTP port to the responder here
-(`ChallengeResponder`, port 8402), which answers the tokens of the order in progress. The account
-key and its URL are kept in the shared volume, so a restart does not register a new account.
+An order's tokens are answered by the responder (certs.challenges), to which the proxy sends the
+directory's validation requests. The account key and its URL are kept in the shared volume, so a
+restart does not register a new account.
 """
 
 import datetime
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import requests
 from acme import challenges, client, crypto_util, errors, messages
@@ -20,11 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from josepy.jwk import JWKRSA
 
 from certs.certificates import key_pem, new_key, unusable
+from certs.challenges import ChallengeResponder
 from certs.files import write_private
 from certs.settings import Settings
 
-CHALLENGE_PORT = 8402
-CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 USER_AGENT = "fastapi-app-certs"
 # How long an unreachable directory is tried again before the order is said to fail.
 DIRECTORY_PATIENCE = 10.0
@@ -32,73 +28,6 @@ DIRECTORY_PATIENCE = 10.0
 
 class AcmeError(Exception):
     """An order that failed; its message is one line naming the setting and the URL or name."""
-
-
-class ChallengeResponder:
-    """Answers HTTP-01 challenges: GET /.well-known/acme-challenge/<token>. The CA's validation
-    requests come through the proxy, from anyone who can reach it: a request must come within
-    `timeout` seconds, at most `connections` are served at once (the rest are closed as they
-    come), and the answers say nothing of the server."""
-
-    def __init__(
-        self,
-        host: str = "0.0.0.0",  # noqa: S104
-        port: int = CHALLENGE_PORT,
-        timeout: float = 5,
-        connections: int = 16,
-    ) -> None:
-        self.tokens: dict[str, str] = {}
-        tokens = self.tokens
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                token = self.path.removeprefix(CHALLENGE_PREFIX)
-                body = tokens.get(token) if self.path.startswith(CHALLENGE_PREFIX) else None
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write((body or "not found").encode())
-
-            def send_response(self, code: int, message: str | None = None) -> None:
-                # http.server's, without its Server header (Python's version).
-                self.send_response_only(code, message)
-                self.send_header("Date", self.date_time_string())
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # The proxy's access log has these requests.
-
-        Handler.timeout = timeout
-        self.server = BoundedServer((host, port), Handler, connections)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class BoundedServer(ThreadingHTTPServer):
-    """A thread a connection, at most `connections` at once: one more is closed at once."""
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], connections: int
-    ) -> None:
-        super().__init__(address, handler)
-        self.slots = threading.BoundedSemaphore(connections)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
 
 
 def reason(error: BaseException) -> str:

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from certs import haproxy
-from certs.acme import ChallengeResponder, reason
+from certs.acme import reason
 from certs.certificates import PLACEHOLDER_NAME, from_files, read_served, self_signed, unusable
+from certs.challenges import ChallengeResponder
 from certs.files import write_private
 from certs.settings import LETS_ENCRYPT, SettingError, load_settings
 from tests.support.servers import free_port

@@ -76,3 +76,11 @@ def test_the_stack_page_states_the_proxys_load_limits_as_configured() -> None:
         f"{waiting} waiting (`API_MAX_IN_FLIGHT`), then 503 with `Retry-After` at once; "
         f"{queue_timeout} ms at most in the queue"
     ), row.group(1)
+
+
+def test_the_readmes_layout_names_every_module_of_the_app_and_the_cert_manager() -> None:
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    named = set(re.findall(r"^\s+(\w+\.py)\s", layout, re.M))
+    for package in ("app", "certs"):
+        modules = {p.name for p in (ROOT / package).glob("*.py")} - {"__init__.py", "__main__.py"}
+        assert modules <= named, f"README's layout does not name {sorted(modules - named)}"
