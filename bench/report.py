@@ -13,6 +13,7 @@ OURS_1W, BARE_1W = "ours (1 worker)", "bare FastAPI (1 worker)"
 ASYNCIO_1W, CEILING_1W = "ours (1 worker, asyncio loop)", "raw ASGI ceiling (1 worker)"
 ACCESS_LOG_1W = "ours (1 worker, access log on)"
 METRICS_OFF_1W = "ours (1 worker, metrics off)"
+COPIED_1W = "ours (1 worker, routes copied, not included)"
 OURS_SLIM, OURS_SLIM_1W = "ours, slim base (auto workers)", "ours, slim base (1 worker)"
 REPLICA = "stack: one API replica, direct (its loopback)"
 PROXY = "stack: through the proxy, HTTPS (its loopback)"
@@ -186,6 +187,8 @@ def table(results: dict[str, Any]) -> str:
             f"| {builds[name]['cold_build_s']:.1f} s | {builds[name]['rebuild_s']:.1f} s |"
         )
     uvloop = s[OURS_1W]["/"]["rps"] / s[ASYNCIO_1W]["/"]["rps"] - 1
+    included = 1 - s[OURS_1W]["/"]["rps"] / s[COPIED_1W]["/"]["rps"]
+    included_cpu = s[OURS_1W]["/"]["cpu_us"] / s[COPIED_1W]["/"]["cpu_us"] - 1
     access_log = 1 - s[ACCESS_LOG_1W]["/"]["rps"] / s[OURS_1W]["/"]["rps"]
     ours_share = s[OURS_1W]["/"]["rps"] / ceiling
     bare_share = s[BARE_1W]["/"]["rps"] / ceiling
@@ -206,7 +209,10 @@ def table(results: dict[str, Any]) -> str:
         "",
         f"Share of the raw ASGI ceiling (1 worker, `GET /`): ours {ours_share:.0%}, bare FastAPI "
         f"{bare_share:.0%}. uvloop against asyncio, ours with 1 worker: {uvloop:+.0%} req/s on "
-        f"`GET /`. The access log (off by default) costs {access_log:.0%} of req/s with 1 worker.",
+        f"`GET /`. The access log (off by default) costs {access_log:.0%} of req/s with 1 worker. "
+        f"Including the routers (`include_router`, so that `app.dependency_overrides` reaches "
+        f"their routes) rather than copying their routes into the app costs {included:.0%} of "
+        f"req/s on `GET /` with 1 worker, {included_cpu:+.0%} CPU time a request.",
         "",
         f"The base, musl against glibc: ours on the default (Alpine) base serves {musl:.2f}x the "
         f"req/s of ours on the slim (Debian) base on `GET /` with auto workers, {musl_1w:.2f}x "

@@ -108,6 +108,18 @@ def variants(ours: str, tutorial: str, ours_slim: str) -> list[Variant]:
                 "--no-server-header",
             ],
         ),
+        Variant(
+            "ours (1 worker, routes copied, not included)",
+            ours,
+            1,
+            [
+                "python",
+                "-c",
+                "import sys; sys.path[:0] = ['/bench']; "
+                "from app.server import main; main('copied:create_app')",
+            ],
+            env={"WEB_CONCURRENCY": "1"},
+        ),
         Variant("bare FastAPI (1 worker)", ours, 1, [*UVICORN, "bare:app"]),
         Variant("raw ASGI ceiling (1 worker)", ours, 1, [*UVICORN, "raw:app"]),
         Variant(

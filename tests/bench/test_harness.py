@@ -42,6 +42,7 @@ def test_the_harness_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     assert results["summary"]["ours (auto workers)"]["healthy_s"] is not None
     assert results["summary"]["ours, slim base (auto workers)"]["healthy_s"] is not None
     assert results["images"]["ours, slim base"]["added_mb"] > 0
+    assert results["summary"]["ours (1 worker, routes copied, not included)"]["/"]["rps"] > 0
     assert results["summary"]["tutorial"]["healthy_s"] is None  # no curl in its image
     assert results["summary"]["stack: through the proxy, HTTPS (its loopback)"]["/"]["rps"] > 0
     counted = "stack: through the proxy, HTTPS (its own address: counted per client)"
