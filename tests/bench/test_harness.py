@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.docker import require_engine
-from tests.support.servers import ROOT
+from testbed.host import ROOT
+from tests.support.needs import require_engine
 
 pytestmark = pytest.mark.bench
 

@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from tests.support.docker import build_image, docker, require_engine
+from testbed.docker import build_image, docker
+from tests.support.needs import require_engine
 
 
 @pytest.fixture(scope="session")

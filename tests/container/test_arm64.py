@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.docker import docker, require_engine, run_container, unavailable
-from tests.support.servers import ROOT
+from testbed.docker import docker, run_container
+from testbed.host import ROOT
+from tests.support.needs import require_engine, unavailable
 
 pytestmark = pytest.mark.container
 

@@ -12,8 +12,8 @@ import pytest
 
 from app import NAME
 from app.settings import Settings
-from tests.support.docker import build_image, docker, run_container
-from tests.support.servers import ROOT
+from testbed.docker import build_image, docker, run_container
+from testbed.host import ROOT
 
 pytestmark = pytest.mark.container
 

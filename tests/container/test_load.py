@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.support.docker import docker, in_netns, run_container
-from tests.support.servers import ROOT
+from testbed.docker import docker, in_netns, run_container
+from testbed.host import ROOT
 
 pytestmark = pytest.mark.container
 

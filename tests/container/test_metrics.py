@@ -4,9 +4,9 @@ import httpx
 import pytest
 
 from app import NAME
-from tests.support.docker import run_container
+from testbed.docker import run_container
+from testbed.host import wait_until
 from tests.support.metrics import ROOT_ROUTE, get_root, scrape, value, worker_pids
-from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.container
 

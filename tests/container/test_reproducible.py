@@ -15,10 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testbed.docker import docker, run_container
+from testbed.host import ROOT
 from tests.container.test_arm64 import require_arm64_emulation
 from tests.container.test_image import assert_start_up_imports_its_bytecode
-from tests.support.docker import docker, require_engine, run_container, unavailable
-from tests.support.servers import ROOT
+from tests.support.needs import require_engine, unavailable
 
 pytestmark = pytest.mark.container
 

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.settings import Settings
-from tests.support.docker import docker, run_container
-from tests.support.servers import wait_until
+from testbed.docker import docker, run_container
+from testbed.host import wait_until
 
 pytestmark = pytest.mark.container
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.docker import build_image, docker, run_container
-from tests.support.servers import ROOT
+from testbed.docker import build_image, docker, run_container
+from testbed.host import ROOT
 
 pytestmark = pytest.mark.container
 

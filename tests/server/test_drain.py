@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from app.listener import refuse_new_connections, socket_filters_allowed
-from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
+from testbed.host import wait_until
+from tests.support.servers import isolated_env, run_server, stop_and_read_logs
 
 pytestmark = pytest.mark.server
 

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support.servers import run_server, stop_and_read_logs, wait_until
+from testbed.host import wait_until
+from tests.support.servers import run_server, stop_and_read_logs
 from tests.support.slow_app import in_flight
 
 pytestmark = pytest.mark.server

@@ -11,8 +11,9 @@ import pytest
 
 from app import NAME
 from app.server import prepare_metrics_dir
+from testbed.host import wait_until
 from tests.support.metrics import ROOT_ROUTE, get_root, scrape, value, worker_pids
-from tests.support.servers import isolated_env, run_server, stop_and_read_logs, wait_until
+from tests.support.servers import isolated_env, run_server, stop_and_read_logs
 
 pytestmark = pytest.mark.server
 

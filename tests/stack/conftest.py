@@ -1,4 +1,4 @@
-from tests.support.docker import require_engine
+from tests.support.needs import require_engine
 
 
 def pytest_runtest_setup() -> None:

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.compose import Stack, compose_up, get, post, stack_env
-from tests.support.docker import docker
+from testbed.compose import Stack, compose_up, get, post, stack_env
+from testbed.docker import docker
+from testbed.host import ROOT
 from tests.support.loadgen import Load
-from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.stack
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.compose import compose_env
-from tests.support.docker import docker
-from tests.support.servers import ROOT, free_port, wait_until
+from testbed.compose import compose_env
+from testbed.docker import docker
+from testbed.host import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.stack
 

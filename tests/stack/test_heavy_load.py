@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bench.run import wrk_figures
-from tests.support.compose import Stack, compose_up, stack_env
-from tests.support.docker import docker, in_netns
-from tests.support.servers import ROOT
+from testbed.compose import Stack, compose_up, stack_env
+from testbed.docker import docker, in_netns
+from testbed.host import ROOT
+from testbed.wrk import wrk_figures
 
 pytestmark = pytest.mark.stack
 

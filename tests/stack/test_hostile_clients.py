@@ -15,11 +15,12 @@ import h2.settings
 import httpx
 import pytest
 
+from testbed.compose import Stack, compose_up, get, stack_env
+from testbed.docker import in_netns
+from testbed.host import ROOT, wait_until
 from tests.support import h2_attacks
-from tests.support.compose import Stack, compose_up, get, stack_env
-from tests.support.docker import in_netns, require_tools
+from tests.support.needs import require_tools
 from tests.support.normal_client import NormalClient
-from tests.support.servers import ROOT, wait_until
 from tests.support.tls import unverified_connection
 
 pytestmark = pytest.mark.stack

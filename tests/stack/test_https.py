@@ -20,10 +20,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.support.compose import Stack, compose_up, get, stack_env
-from tests.support.docker import Container, docker
+from testbed.compose import Stack, compose_up, get, stack_env
+from testbed.docker import Container, docker
+from testbed.host import ROOT, wait_until
 from tests.support.loadgen import Load
-from tests.support.servers import ROOT, wait_until
 from tests.support.tls import ThrowawayCA, handshake, names, status_over_a_new_connection
 
 pytestmark = pytest.mark.stack

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.compose import Stack, compose_up, get, stack_env
-from tests.support.docker import docker
-from tests.support.servers import ROOT, free_port, wait_until
+from testbed.compose import Stack, compose_up, get, stack_env
+from testbed.docker import docker
+from testbed.host import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.stack
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.support.compose import compose_up, get
-from tests.support.servers import free_port
+from testbed.compose import compose_up, get
+from testbed.host import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import httpx
 
-from tests.support.servers import wait_until
+from testbed.host import wait_until
 
 
 class Load:
@@ -33,7 +33,7 @@ class Load:
         self.threads = [threading.Thread(target=self.worker) for _ in range(connections)]
 
     def worker(self) -> None:
-        # The stack's HTTPS port serves a self-signed certificate (see tests/support/compose.py).
+        # The stack's HTTPS port serves a self-signed certificate (see testbed/compose.py).
         with httpx.Client(timeout=10, verify=False) as client:
             while not self.stop.is_set():
                 rid = uuid.uuid4().hex

@@ -20,7 +20,7 @@ from certs.certificates import PLACEHOLDER_NAME, from_files, read_served, self_s
 from certs.challenges import ChallengeResponder
 from certs.files import write_private
 from certs.settings import LETS_ENCRYPT, SettingError, load_settings
-from tests.support.servers import free_port
+from testbed.host import free_port
 from tests.support.tls import ThrowawayCA
 
 

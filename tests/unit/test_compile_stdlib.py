@@ -6,7 +6,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.support.servers import ROOT, isolated_env
+from testbed.host import ROOT
+from tests.support.servers import isolated_env
 
 
 def test_it_compiles_what_a_start_imports_whatever_the_build_environment(tmp_path: Path) -> None:

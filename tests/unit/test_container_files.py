@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.support.servers import ROOT
+from testbed.host import ROOT
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "certs/Dockerfile"])

@@ -14,8 +14,8 @@ from app.main import create_app
 from app.settings import DEFAULT_SECRETS_DIR, Settings
 from app.uvicorn_internals import STOP_ACCEPTING_SECONDS
 from app.workers import worker_count
-from tests.support.docker import unavailable
-from tests.support.servers import ROOT
+from testbed.host import ROOT
+from tests.support.needs import unavailable
 from tests.support.settings import make_settings
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

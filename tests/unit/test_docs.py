@@ -4,7 +4,7 @@ import re
 
 from app import NAME
 from app.settings import Settings, variable
-from tests.support.servers import ROOT
+from testbed.host import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 

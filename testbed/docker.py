@@ -1,22 +1,16 @@
-"""A real image in a real engine: build once, run containers that are always removed."""
+"""A real engine: the docker CLI, images built from the repository, containers always removed."""
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
-
-from tests.support.servers import ROOT, wait_until
-
-# CI sets this, so that a missing engine fails the run instead of skipping the container tests.
-REQUIRE_DOCKER = os.environ.get("FASTAPI_APP_REQUIRE_DOCKER") == "1"
+from testbed.host import ROOT, wait_until
 
 
 def docker(
@@ -33,32 +27,6 @@ def docker(
     if check and result.returncode:
         raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
     return result
-
-
-def require_engine() -> None:
-    """Skip (or, in CI, fail) when no Docker engine answers."""
-    reason = None
-    if shutil.which("docker") is None:
-        reason = "no docker client on PATH"
-    elif docker("version", "--format", "{{.Server.Version}}", check=False, timeout=30).returncode:
-        reason = "no Docker engine answers (start one with .ci/engine start)"
-    if reason is not None:
-        unavailable(reason)
-
-
-def require_tools(*names: str) -> None:
-    """Skip (or, in CI, fail) when a tool the test runs on the host is not on PATH."""
-    missing = [name for name in names if shutil.which(name) is None]
-    if missing:
-        unavailable(f"not on PATH: {', '.join(missing)} (docs/testing.md)")
-
-
-def unavailable(reason: str) -> NoReturn:
-    """What a test does without something it needs: skip with the reason, or in CI (where
-    everything must run) fail with it."""
-    if REQUIRE_DOCKER:
-        pytest.fail(f"FASTAPI_APP_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def build_image(tag: str, dockerfile: str = "Dockerfile", context: str = ".", **args: str) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.docker import Container, docker
-from tests.support.servers import ROOT, free_port
+from testbed.docker import Container, docker
+from testbed.host import ROOT, free_port
 
 # What a developer may set on purpose for the tests (docs/testing.md): the images to build on.
 KNOBS = {"PYTHON_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE"}

@@ -1,0 +1,93 @@
+"""The images measured: their cold build, their rebuild after a one-line change, their size."""
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.shell import docker
+from testbed.host import ROOT
+
+TUTORIAL = ROOT / "bench" / "tutorial"
+DEFAULT_BASE = os.environ.get("PYTHON_IMAGE", "python:3.13.5-alpine3.22")
+# The documented alternative base, glibc's CPython: ours is measured on it too.
+SLIM_BASE = os.environ.get("PYTHON_SLIM_IMAGE", "python:3.13-slim")
+
+
+@dataclass
+class Image:
+    name: str
+    tag: str
+    source: Path  # the build context, with a Dockerfile
+    app_file: str  # the file a one-line change is made to, for the rebuild
+    base: str
+
+
+def images(base: str, slim: str) -> list[Image]:
+    return [
+        Image("tutorial", "bench-build-tutorial", TUTORIAL, "app.py", base),
+        Image("ours", "bench-build-ours", ROOT, "app/routes/root.py", base),
+        Image("ours, slim base", "bench-build-ours-slim", ROOT, "app/routes/root.py", slim),
+    ]
+
+
+def image_size(image: str) -> int:
+    """Its layers' size unpacked, in either image store (in the containerd store, `.Size` is the
+    compressed size of its content)."""
+    layers = docker("history", "--human=false", "--format", "{{.Size}}", image).split()
+    return sum(map(int, layers))
+
+
+def timed_build(
+    context: Path, tag: str, base: str, dockerfile: Path | None = None, *options: str
+) -> float:
+    started = time.monotonic()
+    docker(
+        "build",
+        "-q",
+        *options,
+        "--build-arg",
+        f"PYTHON_IMAGE={base}",
+        "-t",
+        tag,
+        "-f",
+        str(dockerfile or context / "Dockerfile"),
+        str(context),
+    )
+    return time.monotonic() - started
+
+
+def measure_builds(measured: list[Image]) -> dict[str, dict[str, float]]:
+    """Cold build (no build cache at all), then a rebuild after a one-line change to the app; then
+    each image is built again from the unchanged sources, to be measured."""
+    results = {}
+    for image in measured:
+        with tempfile.TemporaryDirectory() as tmp:
+            context = Path(tmp) / "context"
+            shutil.copytree(
+                image.source,
+                context,
+                ignore=shutil.ignore_patterns(
+                    ".venv", ".git", "__pycache__", "bench", "tests", "testbed", ".*cache"
+                ),
+            )
+            cold = timed_build(context, image.tag, image.base, None, "--no-cache")
+            target = context / image.app_file
+            target.write_text(target.read_text().replace("Hello World", "Hello, World"))
+            rebuild = timed_build(context, image.tag, image.base)
+        results[image.name] = {"cold_build_s": cold, "rebuild_s": rebuild}
+        timed_build(image.source, image.tag, image.base)
+    return results
+
+
+def sizes(measured: list[Image]) -> dict[str, dict[str, float]]:
+    """Each image's size unpacked, and what it adds over its base, in MB."""
+    return {
+        image.name: {
+            "size_mb": image_size(image.tag) / 1e6,
+            "added_mb": (image_size(image.tag) - image_size(image.base)) / 1e6,
+        }
+        for image in measured
+    }
