@@ -9,7 +9,7 @@ from starlette.types import ASGIApp
 
 from app import NAME, lifecycle
 from app.logs import AccessLog
-from app.metrics import Recorder, SharedRecorder, new_recorder, sample_worker
+from app.metrics import Recorder, sample_worker
 from app.middleware import RequestContext, internal_error
 from app.routes import docs, info, metrics, private, root
 from app.settings import Settings, load_settings
@@ -21,7 +21,7 @@ HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRA
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     lifecycle.watch_for_shutdown(app.state.settings.drain_seconds)
     # Several workers write their process figures to their shared files (app.metrics).
-    if not isinstance(app.recorder, SharedRecorder):  # type: ignore[attr-defined]
+    if app.recorder is None or not app.recorder.shared:  # type: ignore[attr-defined]
         yield
         return
     sampler = asyncio.create_task(sample_worker())
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     if settings.metrics:
         routers.append(metrics.router)
-        app.recorder = new_recorder(mounts=[docs.ASSETS_PATH] if settings.docs_enabled else [])
+        app.recorder = Recorder(mounts=[docs.ASSETS_PATH] if settings.docs_enabled else [])
     for router in routers:
         app.include_router(router)
     # Access lines are at level info: a higher APP_LOG_LEVEL silences them too.

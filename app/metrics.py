@@ -1,21 +1,18 @@
 """Prometheus metrics at `/metrics`, added up over every worker process of the container.
 
-One process (one worker, the image's default without a CPU limit and a Kubernetes pod's; or no
-app.server: a test client, `uvicorn --reload`) counts in plain Python (MemoryRecorder): a few dict
-and list updates a request, about a fifth of what prometheus_client's own metric objects cost,
-read into Prometheus' format only when scraped.
-
-With several uvicorn workers, each scrape is answered by one of them; if each counted only its own
-requests, every scrape would see a part, a different part each time. So app.server runs several
-workers in prometheus_client's multiprocess mode (SharedRecorder): each process writes its values to
-its own files in APP_METRICS_DIR (emptied at start, app.server.prepare_metrics_dir), and a scrape
-adds up the files of all of them, of workers that have exited included: their counts are kept, and
-a restarted worker, a new process, writes new files beside them rather than counting twice. Gauges
-of a single process (requests in flight, the worker gauges) count only live processes.
+One recorder, prometheus_client's metric objects. In one process (one worker, the image's default
+without a CPU limit and a Kubernetes pod's; or no app.server: a test client, `uvicorn --reload`)
+they count in memory. With several uvicorn workers, each scrape is answered by one of them; if each
+counted only its own requests, every scrape would see a part, a different part each time. So
+app.server runs several workers in prometheus_client's multiprocess mode: each process writes its
+values to its own files in APP_METRICS_DIR (emptied at start, app.server.prepare_metrics_dir), and
+a scrape adds up the files of all of them, of workers that have exited included: their counts are
+kept, and a restarted worker, a new process, writes new files beside them rather than counting
+twice. Gauges of a single process (requests in flight, the worker gauges) count only live
+processes. The series and their labels are the same in both modes.
 """
 
 import asyncio
-import bisect
 import os
 import resource
 from collections.abc import Iterable, Iterator
@@ -23,9 +20,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -49,7 +44,7 @@ UNMATCHED = "unmatched"
 # How often each of several workers writes its own process figures (sample_worker).
 WORKER_SAMPLE_SECONDS = 5.0
 
-# Names and help texts, the same in both recorders.
+# Names and help texts.
 REQUESTS = ("http_requests", "Requests answered, by method, route template and status.")
 LATENCY = (
     "http_request_duration_seconds",
@@ -62,95 +57,38 @@ WORKER_FDS = ("app_worker_open_fds", "Open file descriptors of each live worker.
 
 
 class Recorder:
-    """What RequestContext (app.middleware) calls for each request, and what a scrape reads."""
+    """What RequestContext (app.middleware) calls for each request, and what a scrape reads.
+
+    prometheus_client's own metric objects: in one process they count in memory; with several
+    workers (multiprocess mode) each writes its values to its files, and a scrape adds them up.
+    """
 
     def __init__(self, mounts: Iterable[str] = ()) -> None:
         # Paths of mounted apps (the docs' assets): their requests are counted under the mount.
         self.mounts = tuple(mounts)
-
-    def labels(self, method: str, scope: Scope) -> tuple[str, str]:
-        """The request's method and route labels: a bounded set, whatever the client sends."""
-        return method if method in METHODS else "other", route_template(scope, self.mounts)
-
-    def started(self) -> None:
-        raise NotImplementedError
-
-    def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
-        raise NotImplementedError
-
-    def registry(self) -> CollectorRegistry:
-        raise NotImplementedError
-
-
-class MemoryRecorder(Recorder, Collector):
-    """The counts of this process alone, in memory."""
-
-    def __init__(self, mounts: Iterable[str] = ()) -> None:
-        super().__init__(mounts)
-        self.in_flight = 0
-        # (method, route, status) -> count
-        self.requests: dict[tuple[str, str, int], int] = {}
-        # (method, route) -> a count per bucket of LATENCY_BUCKETS, one past the last (+Inf),
-        # then the sum of the durations
-        self.durations: dict[tuple[str, str], list[float]] = {}
-
-    def started(self) -> None:
-        self.in_flight += 1
-
-    def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
-        self.in_flight -= 1
-        method, route = self.labels(method, scope)
-        key = (method, route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        durations = self.durations.get((method, route))
-        if durations is None:
-            durations = self.durations[method, route] = [0.0] * (len(LATENCY_BUCKETS) + 2)
-        durations[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        durations[-1] += seconds
-
-    def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(*REQUESTS, labels=["method", "route", "status"])
-        for (method, route, status), count in list(self.requests.items()):
-            requests.add_metric([method, route, str(status)], count)
-        yield requests
-        latency = HistogramMetricFamily(*LATENCY, labels=["method", "route"])
-        bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
-        for (method, route), durations in list(self.durations.items()):
-            counts, total = durations[:-1], durations[-1]
-            cumulative = [sum(counts[: i + 1]) for i in range(len(counts))]
-            latency.add_metric([method, route], list(zip(bounds, cumulative, strict=True)), total)
-        yield latency
-        yield GaugeMetricFamily(*IN_FLIGHT, value=self.in_flight)
-        yield from worker_gauges()
-
-    def registry(self) -> CollectorRegistry:
-        """What a scrape reads: this process's counts."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(self)
-        return registry
-
-
-class SharedRecorder(Recorder):
-    """The counts of one worker of several, in the files they share (multiprocess mode)."""
-
-    def __init__(self, mounts: Iterable[str] = ()) -> None:
-        super().__init__(mounts)
-        self.path = os.environ[MULTIPROCESS_DIR]
+        self.shared_dir = os.environ.get(MULTIPROCESS_DIR)
         self.request_counter = Counter(*REQUESTS, ["method", "route", "status"], registry=None)
         self.latency = Histogram(
             *LATENCY, ["method", "route"], buckets=LATENCY_BUCKETS, registry=None
         )
-        self.in_flight_gauge = Gauge(*IN_FLIGHT, multiprocess_mode="livesum", registry=None)
+        self.in_flight = Gauge(*IN_FLIGHT, multiprocess_mode="livesum", registry=None)
         # (method, route, status) -> the counter and histogram children: labels() on every
         # request would check and join the label values again.
         self.children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
+    @property
+    def shared(self) -> bool:
+        """Whether this process is one worker of several, counting in their shared files."""
+        return self.shared_dir is not None
+
     def started(self) -> None:
-        self.in_flight_gauge.inc()
+        self.in_flight.inc()
 
     def finished(self, method: str, scope: Scope, status: int, seconds: float) -> None:
-        self.in_flight_gauge.dec()
-        method, route = self.labels(method, scope)
+        self.in_flight.dec()
+        # The labels: a bounded set, whatever the client sends.
+        method = method if method in METHODS else "other"
+        route = route_template(scope, self.mounts)
         key = (method, route, status)
         children = self.children.get(key)
         if children is None:
@@ -164,16 +102,17 @@ class SharedRecorder(Recorder):
         histogram.observe(seconds)
 
     def registry(self) -> CollectorRegistry:
-        """What a scrape reads: the files of every worker, live or exited."""
+        """What a scrape reads: this process's metrics, or the files of every worker, live or
+        exited."""
         registry = CollectorRegistry(auto_describe=False)
-        forget_dead_processes(Path(self.path))
-        MultiProcessCollector(registry, self.path)  # type: ignore[no-untyped-call]
+        if self.shared_dir is None:
+            for metric in (self.request_counter, self.latency, self.in_flight):
+                registry.register(metric)
+            registry.register(WorkerGauges())
+        else:
+            forget_dead_processes(Path(self.shared_dir))
+            MultiProcessCollector(registry, self.shared_dir)  # type: ignore[no-untyped-call]
         return registry
-
-
-def new_recorder(mounts: Iterable[str] = ()) -> Recorder:
-    """The recorder for this process: shared files when app.server runs several workers."""
-    return SharedRecorder(mounts) if os.environ.get(MULTIPROCESS_DIR) else MemoryRecorder(mounts)
 
 
 def route_template(scope: Scope, mounts: tuple[str, ...] = ()) -> str:
@@ -252,13 +191,22 @@ def worker_figures() -> tuple[float, float, float | None]:
     return resident_bytes(), usage.ru_utime + usage.ru_stime, open_fds
 
 
-def worker_gauges() -> Iterator[Metric]:
-    """The worker gauges of this process, read now (one process: no pid label)."""
-    memory, cpu, fds = worker_figures()
-    yield GaugeMetricFamily(*WORKER_MEMORY, value=memory)
-    yield GaugeMetricFamily(*WORKER_CPU, value=cpu)
-    if fds is not None:
-        yield GaugeMetricFamily(*WORKER_FDS, value=fds)
+class WorkerGauges(Collector):
+    """This process's worker gauges, read at each scrape, labelled with its pid as each of
+    several workers' are (sample_worker)."""
+
+    def collect(self) -> Iterator[Metric]:
+        memory, cpu, fds = worker_figures()
+        pid = [str(os.getpid())]
+        for (name, documentation), value in (
+            (WORKER_MEMORY, memory),
+            (WORKER_CPU, cpu),
+            (WORKER_FDS, fds),
+        ):
+            if value is not None:
+                family = GaugeMetricFamily(name, documentation, labels=["pid"])
+                family.add_metric(pid, value)
+                yield family
 
 
 async def sample_worker(interval: float = WORKER_SAMPLE_SECONDS) -> None:

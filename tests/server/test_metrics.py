@@ -99,8 +99,9 @@ def test_one_worker_counts_in_memory_and_needs_no_metrics_dir(tmp_path: Path) ->
         get_root(server.url, 7)
         samples = scrape(server.url)
         assert value(samples, "http_requests_total", **ROOT_ROUTE) == 7
-        # The worker gauges of the one process, without a pid label.
-        assert [labels for labels, _ in samples["app_worker_open_fds"]] == [{}]
+        # The worker gauges of the one process, labelled with its pid as several workers' are.
+        pid = str(server.process.pid)
+        assert [labels for labels, _ in samples["app_worker_open_fds"]] == [{"pid": pid}]
 
 
 def test_metrics_off_serves_no_metrics() -> None:
