@@ -74,7 +74,7 @@ class AccessLog:
     It skips the logging machinery (record, filter, handler lock, formatter), which made each line
     cost three times as much. The JSON is written from a template: the method is an HTTP token, the
     request id is a sane or generated one (app.middleware), the client an address and the status
-    and duration numbers, so only the path needs escaping. tests/unit/test_runtime.py parses it.
+    and duration numbers, so only the path needs escaping. tests/unit/test_middleware.py parses it.
     """
 
     def __init__(self, fmt: str) -> None:

@@ -18,6 +18,8 @@ from testbed.host import ROOT
 from tests.support.needs import unavailable
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.delivery
+
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 K8S = ROOT / "deploy" / "k8s"
 

@@ -1,4 +1,5 @@
-"""Production behaviour in process: request ids, errors, readiness, version."""
+"""app.middleware in process: request ids, the access line, a generic 500 with the request id, a
+client gone before its request was read."""
 
 import json
 import logging
@@ -129,49 +130,3 @@ async def test_a_client_gone_before_its_request_was_read_is_a_499_not_an_error(
     [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (line["path"], line["status"]) == ("/upload", 499)
     assert not [r for r in caplog.records if r.name == "app.errors"]
-
-
-async def test_version_comes_from_the_settings(client: httpx.AsyncClient) -> None:
-    response = await client.get("/info/version")
-    assert response.json() == {"version": "1.2.3", "revision": "unknown", "build_date": "unknown"}
-
-
-async def test_a_405_allows_every_method_of_the_path_not_only_its_first_route() -> None:
-    # A resource's GET and PUT are two routes; Starlette's 405 would list the first one's alone.
-    app = create_app(make_settings())
-
-    @app.put("/things/{thing_id}")
-    async def put_thing(thing_id: int) -> int:
-        return thing_id
-
-    @app.get("/things/{thing_id}")
-    async def get_thing(thing_id: int) -> int:
-        return thing_id
-
-    async with client_for(app) as client:
-        response = await client.delete("/things/1")
-        root = await client.post("/")
-    assert response.status_code == 405
-    assert response.headers["allow"] == "GET, PUT"
-    assert (root.status_code, root.headers["allow"]) == (405, "GET")
-
-
-async def test_a_route_may_take_larger_bodies_and_its_own_413_is_kept() -> None:
-    app = create_app(make_settings(max_body_size=10))
-
-    @app.post("/test-only/upload", max_body_size=100)
-    async def upload(request: Request) -> int:
-        return len(await request.body())
-
-    @app.post("/test-only/refuse")
-    async def refuse() -> JSONResponse:
-        return JSONResponse({"detail": "one file at a time"}, status_code=413)
-
-    async with client_for(app) as client:
-        larger = await client.post("/test-only/upload", content=b"x" * 100)
-        too_large = await client.post("/test-only/upload", content=b"x" * 101)
-        own = await client.post("/test-only/refuse")
-    assert (larger.status_code, larger.json()) == (200, 100)
-    assert (too_large.status_code, too_large.json()) == (413, {"detail": "Content Too Large"})
-    assert own.json() == {"detail": "one file at a time"}
-    assert too_large.headers["connection"] == own.headers["connection"] == "close"

@@ -1,4 +1,5 @@
-"""The tutorial's contract, in process (no socket): what every later layer must keep."""
+"""app/routes/ (root, info, docs) in process: the tutorial's contract, which every later layer must
+keep, and the build's version."""
 
 import re
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings())
+    app = create_app(make_settings(version="1.2.3"))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
@@ -98,3 +99,8 @@ async def test_docs_can_be_switched_off() -> None:
         for path in ("/docs", "/redoc", "/openapi.json", "/static/docs/swagger-ui.css"):
             assert (await client.get(path)).status_code == 404, path
         assert (await client.get("/")).status_code == 200
+
+
+async def test_version_comes_from_the_settings(client: httpx.AsyncClient) -> None:
+    response = await client.get("/info/version")
+    assert response.json() == {"version": "1.2.3", "revision": "unknown", "build_date": "unknown"}

@@ -1,11 +1,10 @@
-"""How uvicorn is configured in the container: workers from the CPU quota, never from the host."""
+"""app.workers: how many workers, from the CPU quota, never from the host."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-from app.server import options
 from app.workers import cpu_quota, worker_count
 from tests.support.settings import make_settings
 
@@ -71,17 +70,3 @@ def test_one_worker_without_a_quota_whatever_the_host_has(tmp_path: Path) -> Non
 
 def test_web_concurrency_wins_over_the_quota(tmp_path: Path) -> None:
     assert worker_count(make_settings(workers=3), cgroup_v2(tmp_path, "100000 100000")) == 3
-
-
-def test_uvicorn_options_suit_a_container() -> None:
-    opts = options(make_settings(forwarded_allow_ips="10.0.0.0/8"))
-    assert opts["app"] == "app.main:create_app"
-    assert opts["factory"] is True
-    assert opts["http"] == "httptools"
-    assert opts["server_header"] is False
-    assert opts["forwarded_allow_ips"] == "10.0.0.0/8"
-    assert opts["timeout_graceful_shutdown"] > 0
-
-
-def test_proxy_headers_are_trusted_from_loopback_only_by_default() -> None:
-    assert options(make_settings())["forwarded_allow_ips"] == "127.0.0.1"

@@ -8,6 +8,7 @@ import pytest
 from testbed.host import ROOT
 
 
+@pytest.mark.delivery
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "certs/Dockerfile"])
 def test_hadolint_finds_nothing_in_the_dockerfiles(dockerfile: str) -> None:
     result = subprocess.run(
