@@ -81,11 +81,16 @@ def main() -> None:
     parser.add_argument("--slim-image", default=SLIM_BASE, help="the glibc base ours is also on")
     parser.add_argument("--rollouts", type=int, default=5, help="rollouts under load")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--cached-builds",
+        action="store_true",
+        help="build with the build cache: a check that the harness runs (cold builds mean nothing)",
+    )
     args = parser.parse_args()
 
     base, slim = args.python_image, args.slim_image
     measured = images(base, slim)
-    builds = measure_builds(measured)
+    builds = measure_builds(measured, cold=not args.cached_builds)
     tutorial, ours, ours_slim = (image.tag for image in measured)
     no_curl = (
         subprocess.run(
@@ -121,6 +126,7 @@ def main() -> None:
             "slim_image": slim,
             "connections": 64,
             "cpus": 2,
+            "cached_builds": args.cached_builds,
         },
         "images": sizes(measured),
         "base_mb": image_size(base) / 1e6,

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end (on a tiny duration): its figures are not judged here."""
+"""The benchmark harness runs end to end (on a tiny duration, its builds cached): its figures are
+not judged here, and its reading of them is tested on recorded output (test_recorded.py)."""
 
 import json
 import subprocess
@@ -28,6 +29,7 @@ def test_the_harness_writes_its_table_json_and_chart(tmp_path: Path) -> None:
             "1",
             "--rollouts",
             "1",
+            "--cached-builds",
             "--out",
             str(tmp_path),
         ],

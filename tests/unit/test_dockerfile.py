@@ -48,3 +48,13 @@ def test_the_testing_page_names_every_command_run_in_an_image() -> None:
         ";", 1
     )[0]
     assert set(re.findall(r"`(\w+)`", sentence)) == COMMANDS_IN_IMAGES, sentence
+
+
+def test_the_base_image_is_pinned_once_and_quoted_the_same() -> None:
+    # The Dockerfiles' defaults and the docs that quote them name one base.
+    files = ["Dockerfile", "certs/Dockerfile", "bench/tutorial/Dockerfile", "README.md"]
+    texts = [(ROOT / name).read_text() for name in files]
+    texts += [page.read_text() for page in sorted((ROOT / "docs").glob("*.md"))]
+    pins = {pin for text in texts for pin in re.findall(r"python:\d+\.\d+\.\d+-alpine[\d.]+", text)}
+    [default] = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", texts[0], re.M)
+    assert pins == {default}

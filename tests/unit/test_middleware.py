@@ -3,6 +3,7 @@ client gone before its request was read."""
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,6 +14,8 @@ from starlette.requests import ClientDisconnect
 
 from app.logs import JsonFormatter
 from app.main import create_app
+from app.middleware import SANE_REQUEST_ID
+from testbed.host import ROOT
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
@@ -130,3 +133,10 @@ async def test_a_client_gone_before_its_request_was_read_is_a_499_not_an_error(
     [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (line["path"], line["status"]) == ("/upload", 499)
     assert not [r for r in caplog.records if r.name == "app.errors"]
+
+
+def test_the_edge_keeps_the_request_ids_the_app_keeps() -> None:
+    # The proxy passes a caller's X-Request-ID on only when the app would keep it (haproxy.cfg).
+    config = (ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+    [edge] = re.findall(r"req\.fhdr\(x-request-id\) -m reg \^(\S+)\$ \}", config)
+    assert edge == SANE_REQUEST_ID.pattern
