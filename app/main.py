@@ -9,10 +9,11 @@ from starlette.types import ASGIApp
 
 from app import NAME, lifecycle
 from app.logs import AccessLog
-from app.metrics import Recorder, sample_worker
+from app.metrics import Recorder
 from app.middleware import RequestContext, internal_error
 from app.routes import docs, info, metrics, private, root
 from app.settings import Settings, load_settings
+from app.worker_metrics import sample_worker
 
 HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
 

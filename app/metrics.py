@@ -12,10 +12,8 @@ twice. Gauges of a single process (requests in flight, the worker gauges) count 
 processes. The series and their labels are the same in both modes.
 """
 
-import asyncio
 import os
-import resource
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -28,6 +26,7 @@ from prometheus_client.registry import Collector
 from starlette.types import Scope
 
 from app import lifecycle
+from app.worker_metrics import WorkerGauges
 
 # Set by app.server for its workers (prometheus_client reads it when it is first imported).
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -41,9 +40,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # The route label of a request that matched no route (a 404): one series, whatever the path.
 UNMATCHED = "unmatched"
 
-# How often each of several workers writes its own process figures (sample_worker).
-WORKER_SAMPLE_SECONDS = 5.0
-
 # Names and help texts.
 REQUESTS = ("http_requests", "Requests answered, by method, route template and status.")
 LATENCY = (
@@ -51,9 +47,6 @@ LATENCY = (
     "Time from the request's arrival in the app to the end of its answer, by method and route.",
 )
 IN_FLIGHT = ("http_requests_in_flight", "Requests being answered now, in all live workers.")
-WORKER_MEMORY = ("app_worker_resident_memory_bytes", "Resident memory of each live worker.")
-WORKER_CPU = ("app_worker_cpu_seconds", "CPU time (user and system) each live worker has used.")
-WORKER_FDS = ("app_worker_open_fds", "Open file descriptors of each live worker.")
 
 
 class Recorder:
@@ -181,56 +174,3 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def worker_figures() -> tuple[float, float, float | None]:
-    """This process's resident memory (bytes), CPU time (s) and open descriptors (None: unknown)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    fds = Path("/proc/self/fd")
-    open_fds = sum(1 for _ in fds.iterdir()) if fds.is_dir() else None
-    return resident_bytes(), usage.ru_utime + usage.ru_stime, open_fds
-
-
-class WorkerGauges(Collector):
-    """This process's worker gauges, read at each scrape, labelled with its pid as each of
-    several workers' are (sample_worker)."""
-
-    def collect(self) -> Iterator[Metric]:
-        memory, cpu, fds = worker_figures()
-        pid = [str(os.getpid())]
-        for (name, documentation), value in (
-            (WORKER_MEMORY, memory),
-            (WORKER_CPU, cpu),
-            (WORKER_FDS, fds),
-        ):
-            if value is not None:
-                family = GaugeMetricFamily(name, documentation, labels=["pid"])
-                family.add_metric(pid, value)
-                yield family
-
-
-async def sample_worker(interval: float = WORKER_SAMPLE_SECONDS) -> None:
-    """With several workers: write this one's gauges to its files, now and every `interval` s.
-
-    A scrape is answered by one worker, which cannot read the others' figures: each writes its own
-    (label pid), and the scrape adds the live workers' files up.
-    """
-    memory = Gauge(*WORKER_MEMORY, multiprocess_mode="liveall", registry=None)
-    cpu = Gauge(*WORKER_CPU, multiprocess_mode="liveall", registry=None)
-    fds = Gauge(*WORKER_FDS, multiprocess_mode="liveall", registry=None)
-    while True:
-        resident, seconds, open_fds = worker_figures()
-        memory.set(resident)
-        cpu.set(seconds)
-        if open_fds is not None:
-            fds.set(open_fds)
-        await asyncio.sleep(interval)
-
-
-def resident_bytes() -> float:
-    """Current resident memory: /proc/self/statm where there is one, else the peak (getrusage)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0
-    return float(pages * os.sysconf("SC_PAGE_SIZE"))
