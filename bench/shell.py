@@ -8,9 +8,13 @@ from testbed.wrk import wrk_figures
 
 
 def run(*command: str, timeout: float = 900, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, check=True, capture_output=True, text=True, timeout=timeout, **kwargs
-    )
+    """`command`, its output captured; a failure says what the command printed on stderr."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if result.returncode:
+        raise RuntimeError(
+            f"{' '.join(command)} exited {result.returncode}:\n{result.stderr.strip()[-3000:]}"
+        )
+    return result
 
 
 def docker(*args: str, **kwargs: Any) -> str:

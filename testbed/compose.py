@@ -124,7 +124,8 @@ def compose_up(
     profiles: tuple[str, ...] = (),
     overrides: tuple[Path, ...] = (),
 ) -> Iterator[Stack]:
-    """`docker compose up --build --wait`; `down --volumes` in every case."""
+    """`docker compose up --build --wait`; `down --volumes` in every case, which must leave no
+    container, network or volume of the project behind (checked unless the body failed)."""
     stack = Stack(
         project=f"fastapi-app-test-{uuid.uuid4().hex[:8]}",
         env=env,
@@ -136,3 +137,6 @@ def compose_up(
         yield stack
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "15", check=False)
+    left = stack.leftovers()
+    if left:
+        raise AssertionError(f"`docker compose down` left {left} of {stack.project}")
