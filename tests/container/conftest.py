@@ -3,6 +3,13 @@ import os
 import pytest
 
 from testbed.docker import build_image, docker
+from tests.support.builds import (
+    Build,
+    build,
+    clone,
+    require_arm64_emulation,
+    require_containerd_store,
+)
 from tests.support.needs import require_engine
 
 
@@ -16,3 +23,15 @@ def image() -> str:
             docker("pull", "-q", pushed)
         return pushed
     return build_image("fastapi-app:test")
+
+
+@pytest.fixture(scope="session")
+def arm64_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The linux/arm64 image of HEAD, built once under emulation by scripts/build-reproducible
+    from a fresh clone with no build cache (on PYTHON_ARM64_IMAGE when set): the arm64 tests run
+    it, and the reproducible-build test builds it a second time to compare."""
+    require_engine()
+    require_arm64_emulation()
+    require_containerd_store()
+    root = tmp_path_factory.mktemp("arm64")
+    return build(clone(root / "a", "022"), "linux/arm64", os.environ.get("PYTHON_ARM64_IMAGE"))

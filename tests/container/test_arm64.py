@@ -1,44 +1,32 @@
 """The linux/arm64 image the workflow publishes, built and run here under emulation (QEMU user mode
 registered with binfmt_misc, as Docker Desktop and `docker/setup-qemu-action` do).
 
-Built on PYTHON_ARM64_IMAGE when set (CI's arm64 stand-in), else on the Dockerfile's default pulled
-for arm64; or, when FASTAPI_APP_IMAGE names a pushed image (the workflow's test-image job), its
-arm64 image, pulled by its own digest. Timings under emulation are not targets: the image's own
-probe runs with a longer timeout than its 3 s (QEMU can take longer than that to start a Python),
-and the health wait is generous. What is checked is that it runs and serves on arm64, not how fast
-this machine emulates one.
+Built once per session by scripts/build-reproducible (tests/container/conftest.py), which the
+reproducible-build test builds a second time to compare, on PYTHON_ARM64_IMAGE when set (CI's
+arm64 stand-in), else on the Dockerfile's default pulled for arm64; or, when FASTAPI_APP_IMAGE
+names a pushed image (the workflow's test-image job), its arm64 image, pulled by its own digest.
+Timings under emulation are not targets: the image's own probe runs with a longer timeout than its
+3 s (QEMU can take longer than that to start a Python), and the health wait is generous. What is
+checked is that it runs and serves on arm64, not how fast this machine emulates one.
 """
 
 import json
 import os
-import platform
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from testbed.docker import docker, run_container
-from testbed.host import ROOT
-from tests.support.needs import require_engine, unavailable
+from tests.support.builds import BUILD_TIMEOUT, Build, require_arm64_emulation
+from tests.support.needs import require_engine
 
-pytestmark = pytest.mark.container
+# The first test waits for the session's arm64 build, under emulation.
+pytestmark = [pytest.mark.container, pytest.mark.timeout(BUILD_TIMEOUT + 300)]
 
 HARDENED = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
-TAG = "fastapi-app:arm64-test"
 # The image's HEALTHCHECK command, with time for it under emulation (its own timeout is 3 s).
 EMULATED_PROBE = ("--health-timeout", "60s")
-
-
-def require_arm64_emulation() -> None:
-    """Skip (in CI: fail) when this machine cannot run arm64 binaries."""
-    if platform.machine() in ("aarch64", "arm64"):
-        return
-    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-    if entry.exists() and entry.read_text().startswith("enabled"):
-        return
-    reason = "no arm64 emulation (qemu-user-static with binfmt_misc: see docs/delivery.md)"
-    unavailable(reason)
 
 
 def pushed_arm64(pushed: str) -> str:
@@ -56,17 +44,23 @@ def pushed_arm64(pushed: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def arm64_image() -> Iterator[str]:
+def arm64_image(request: pytest.FixtureRequest) -> Iterator[str]:
     require_engine()
     require_arm64_emulation()
     if pushed := os.environ.get("FASTAPI_APP_IMAGE"):
         yield pushed_arm64(pushed)
         return
-    command = ["buildx", "build", "--platform", "linux/arm64", "--load", "-q", "-t", TAG]
-    if base := os.environ.get("PYTHON_ARM64_IMAGE"):
-        command += ["--build-arg", f"PYTHON_IMAGE={base}"]
-    docker(*command, str(ROOT), timeout=1200)
-    yield TAG
+    # The session's reproducible arm64 build, loaded as its manifest digest: one build under
+    # emulation serves this module and the reproducible-build test.
+    arm64_build: Build = request.getfixturevalue("arm64_build")
+    image = arm64_build.digests["linux/arm64"]
+    existed = docker("image", "inspect", image, check=False).returncode == 0
+    docker("load", "--quiet", "--input", str(arm64_build.archive), timeout=600)
+    try:
+        yield image
+    finally:
+        if not existed:
+            docker("image", "rm", image, check=False)
 
 
 def run_python(image: str, code: str) -> str:

@@ -5,10 +5,8 @@ linux/amd64 and linux/arm64 (under emulation). And the image so built runs as th
 Needs Docker's containerd image store (Docker Engine 29's default; `.ci/engine` turns it on).
 """
 
-import json
 import os
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,55 +15,11 @@ import pytest
 
 from testbed.docker import docker, run_container
 from testbed.host import ROOT
-from tests.container.test_arm64 import require_arm64_emulation
 from tests.container.test_image import assert_start_up_imports_its_bytecode
-from tests.support.needs import require_engine, unavailable
+from tests.support.builds import BUILD_TIMEOUT, Build, build, clone, require_containerd_store
+from tests.support.needs import require_engine
 
 pytestmark = pytest.mark.container
-
-# Seconds one build may take: an arm64 one under emulation on a busy machine included.
-BUILD_TIMEOUT = 900
-
-
-def require_containerd_store() -> None:
-    """Skip (in CI: fail) without the containerd image store: Docker's builder then cannot write an
-    OCI archive with rewritten file times, and a loaded image's ID is not its manifest digest."""
-    status = json.loads(docker("info", "--format", "{{json .DriverStatus}}").stdout) or []
-    if ["driver-type", "io.containerd.snapshotter.v1"] in status:
-        return
-    reason = "no containerd image store: turn it on (docs/delivery.md#reproducible-builds)"
-    unavailable(reason)
-
-
-def clone(into: Path, umask: str) -> Path:
-    subprocess.run(
-        ["sh", "-c", f'umask {umask} && git clone --quiet --no-hardlinks "$0" "$1"', ROOT, into],
-        check=True,
-        timeout=120,
-    )
-    return into
-
-
-@dataclass
-class Build:
-    digests: dict[str, str]  # what the script printed: platform -> manifest digest
-    archive: Path  # the OCI archive it wrote
-
-
-def build(clone: Path, platform: str, base: str | None) -> Build:
-    """Build HEAD of `clone` with no build cache."""
-    command = [str(clone / "scripts/build-reproducible"), "--platform", platform]
-    if base:
-        command += ["--base", base]
-    result = subprocess.run(
-        [*command, "--", "--no-cache", "--progress", "quiet"],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    [archive] = (clone / "build/images").glob("*.tar")
-    return Build(dict(line.split() for line in result.stdout.splitlines()), archive)
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +49,15 @@ def test_two_amd64_builds_of_one_commit_give_the_same_image(amd64_builds: list[B
 # Two builds with no layer cache under emulation: together they took over pytest's 300 s default
 # on a new machine, whose build cache mounts were empty; that default would judge how fast a
 # machine emulates arm64, not whether the builds agree.
+# The first build is the session's (tests/container/conftest.py), which test_arm64.py runs.
 @pytest.mark.timeout(2 * BUILD_TIMEOUT)
-def test_two_arm64_builds_of_one_commit_give_the_same_digest(engine: None, tmp_path: Path) -> None:
-    require_arm64_emulation()
-    base = os.environ.get("PYTHON_ARM64_IMAGE")
-    first = build(clone(tmp_path / "a", "022"), "linux/arm64", base)
-    second = build(clone(tmp_path / "b", "002"), "linux/arm64", base)
+def test_two_arm64_builds_of_one_commit_give_the_same_digest(
+    engine: None, arm64_build: Build, tmp_path: Path
+) -> None:
+    first = arm64_build
+    second = build(
+        clone(tmp_path / "b", "002"), "linux/arm64", os.environ.get("PYTHON_ARM64_IMAGE")
+    )
     assert list(first.digests) == ["linux/arm64"]
     assert first.digests == second.digests
 
