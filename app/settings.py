@@ -1,6 +1,7 @@
 """The one place configuration comes from: environment, a `.env` file, and secrets files."""
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -105,7 +106,7 @@ class Settings(BaseSettings):
     @field_validator("api_key", mode="before")
     @classmethod
     def empty_means_unset(cls, value: object) -> object:
-        # An empty secret file (compose.yml mounts one when API_KEY_FILE is unset) is no key.
+        # A blank secret file (compose.yml mounts one when API_KEY_FILE is unset) is no key.
         return None if isinstance(value, str) and not value.strip() else value
 
     version: str = Field("dev", description="Version, baked into the image at build time.")
@@ -152,3 +153,13 @@ def describe(exc: ValidationError) -> str:
         name = variable(where) if where in Settings.model_fields else where
         lines.append(f"{name}: {error['msg']}")
     return "; ".join(lines)
+
+
+if __name__ == "__main__":
+    # `python -m app.settings`: read the settings as the server will, and say whether they hold
+    # (the Job before a Kubernetes rollout runs it: deploy/k8s/before-rollout/).
+    try:
+        load_settings()
+    except SettingsError as exc:
+        sys.exit(f"invalid configuration: {exc}")
+    print("the settings are valid")

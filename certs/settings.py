@@ -46,7 +46,7 @@ class Settings:
 
 
 def read_secret(setting: str, path: Path, shown_as: str) -> bytes:
-    """A secret file's bytes; empty when it was not given (compose mounts an empty file)."""
+    """A secret file's bytes; empty when it was not given (the stacks mount a blank file)."""
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:

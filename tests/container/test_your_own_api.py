@@ -107,7 +107,7 @@ def test_the_guide_gives_a_service_of_your_own(image: str, copy: Path) -> None:
         "-p",
         "no:cacheprovider",
         "-m",
-        "not container and not stack and not bench and not server",
+        "not container and not stack and not swarm and not bench and not server",
     )
     assert re.search(r"\d+ passed", checks.stdout), checks.stdout[-3000:]
     assert "test_items.py" in checks.stdout and "test_private.py" not in checks.stdout

@@ -29,6 +29,8 @@ class Load:
         self.extensions = {"sni_hostname": server_name} if server_name else {}
         self.host = {"Host": server_name} if server_name else {}
         self.outcomes: dict[str, str] = {}
+        # When each request was sent (time.monotonic()).
+        self.sent: dict[str, float] = {}
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.worker) for _ in range(connections)]
 
@@ -37,6 +39,7 @@ class Load:
         with httpx.Client(timeout=10, verify=False) as client:
             while not self.stop.is_set():
                 rid = uuid.uuid4().hex
+                self.sent[rid] = time.monotonic()
                 try:
                     response = client.get(
                         self.url,
@@ -55,6 +58,14 @@ class Load:
 
     def summary(self) -> Counter[str]:
         return Counter(self.outcomes.values())
+
+    def failed_sent_after(self, moment: float) -> Counter[str]:
+        """The outcomes other than 200 of the requests sent after `moment` (time.monotonic())."""
+        return Counter(
+            outcome
+            for rid, outcome in self.outcomes.items()
+            if outcome != "200" and self.sent[rid] > moment
+        )
 
     def __enter__(self) -> "Load":
         for thread in self.threads:

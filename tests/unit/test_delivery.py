@@ -1,15 +1,19 @@
 """The CI/CD workflow and the Kubernetes manifests, validated offline by the real tools."""
 
+import json
 import math
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from app import NAME
 from app.main import create_app
 from app.settings import DEFAULT_SECRETS_DIR, Settings
 from app.uvicorn_internals import STOP_ACCEPTING_SECONDS
@@ -126,21 +130,46 @@ def test_uv_is_pinned_once_where_dependabot_updates_it() -> None:
 # Kubernetes -----------------------------------------------------------------------------------
 
 
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    return list(yaml.safe_load_all(check(tool("kubectl"), "kustomize", str(directory))))
+
+
 @pytest.fixture(scope="module")
-def manifests() -> dict[str, dict[str, Any]]:
-    rendered = check(tool("kubectl"), "kustomize", str(K8S))
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(rendered)}
+def rendered() -> list[dict[str, Any]]:
+    return render(K8S)
+
+
+@pytest.fixture(scope="module")
+def manifests(rendered: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The Kubernetes objects, by kind (one of each)."""
+    return {doc["kind"]: doc for doc in rendered if doc["apiVersion"] != GATEWAY_API}
+
+
+@pytest.fixture(scope="module")
+def routes(rendered: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The Gateway API HTTPRoutes, by name."""
+    return {doc["metadata"]["name"]: doc for doc in rendered if doc["kind"] == "HTTPRoute"}
+
+
+@pytest.fixture(scope="module")
+def job() -> dict[str, Any]:
+    [job] = render(K8S / "before-rollout")
+    return job
+
+
+GATEWAY = yaml.safe_load((K8S / "gateway.yaml").read_text())
 
 
 @pytest.mark.parametrize("version", ["1.32.0", "1.37.0"])
 def test_every_object_is_valid_kubernetes(
-    manifests: dict[str, dict[str, Any]], tmp_path: Path, version: str
+    manifests: dict[str, dict[str, Any]], job: dict[str, Any], tmp_path: Path, version: str
 ) -> None:
     rendered = tmp_path / "rendered.yaml"
-    rendered.write_text(yaml.safe_dump_all(manifests.values()))
-    check(
-        "kubernetes-validate", "--strict", "-k", version, str(rendered), str(K8S / "ingress.yaml")
-    )
+    rendered.write_text(yaml.safe_dump_all([*manifests.values(), job]))
+    check("kubernetes-validate", "--strict", "-k", version, str(rendered))
     assert set(manifests) == {
         "Deployment",
         "Service",
@@ -148,6 +177,18 @@ def test_every_object_is_valid_kubernetes(
         "PodDisruptionBudget",
         "NetworkPolicy",
     }
+
+
+def test_the_gateway_api_objects_match_their_schemas(
+    routes: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    # Gateway API v1's schemas, as kubernetes-models publishes them (tools/gateway-api, from npm).
+    node = tool("node")
+    check(tool("npm"), "ci", "--prefix", "tools/gateway-api", "--silent", "--no-audit", "--no-fund")
+    objects = tmp_path / "gateway-api.json"
+    objects.write_text(json.dumps([*routes.values(), GATEWAY]))
+    check(node, "tools/gateway-api/validate.mjs", str(objects))
+    assert set(routes) == {NAME, f"{NAME}-redirect"}
 
 
 def container(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -217,14 +258,26 @@ def test_the_pod_stops_within_its_grace_period(manifests: dict[str, dict[str, An
     assert pod["terminationGracePeriodSeconds"] > pause + shutdown_seconds(setting)
 
 
-def test_a_pod_runs_one_worker_from_its_cpu_limit(
+def test_a_pod_runs_one_worker_per_cpu_of_its_request(
     manifests: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    # docs/delivery.md: one worker a pod, its CPU limit (1) deciding; the HPA adds pods.
+    # docs/delivery.md: no CPU limit, so no quota to count workers from; the Downward API hands the
+    # CPU request, in whole CPUs rounded up (the kubelet's rounding), as WEB_CONCURRENCY.
     api = container(manifests)
-    assert not {"WEB_CONCURRENCY", "APP_WORKERS"} & {var["name"] for var in api.get("env", [])}
-    (tmp_path / "cpu.max").write_text("100000 100000\n")  # what the kubelet writes for cpu: "1"
-    assert api["resources"]["limits"]["cpu"] == "1"
+    assert "cpu" not in api["resources"]["limits"]
+    [concurrency] = [var for var in api["env"] if var["name"] == "WEB_CONCURRENCY"]
+    assert concurrency["valueFrom"]["resourceFieldRef"] == {
+        "containerName": api["name"],
+        "resource": "requests.cpu",
+        "divisor": "1",
+    }
+    request = api["resources"]["requests"]["cpu"]
+    cpus = math.ceil(int(request.removesuffix("m")) / 1000 if request.endswith("m") else request)
+    assert cpus == 1
+    settings = Settings(_env_file=None, **{"WEB_CONCURRENCY": str(cpus)})  # type: ignore[arg-type]
+    assert worker_count(settings, tmp_path) == 1
+    # Without the variable and with no quota (no cpu.max in tmp_path): one worker, never the
+    # node's CPU count.
     assert worker_count(make_settings(), tmp_path) == 1
 
 
@@ -251,7 +304,7 @@ def test_the_api_key_is_mounted_where_the_settings_read_it(
     assert [item["path"] for item in volume["secret"]["items"]] == ["app_api_key"]
 
 
-def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus(
+def test_the_network_policy_admits_only_the_gateways_proxies_and_prometheus(
     manifests: dict[str, dict[str, Any]],
 ) -> None:
     policy = manifests["NetworkPolicy"]["spec"]
@@ -263,7 +316,7 @@ def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus(
         assert set(source) == {"namespaceSelector", "podSelector"}
         assert rule["ports"] == [{"port": "http"}]
         admitted.append(source["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-    assert admitted == ["ingress-nginx", "prometheus"]
+    assert admitted == ["envoy", "prometheus"]
 
 
 def test_the_network_policy_lets_the_pods_reach_the_clusters_dns_and_nothing_else(
@@ -279,8 +332,8 @@ def test_the_network_policy_lets_the_pods_reach_the_clusters_dns_and_nothing_els
     assert rule["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
 
 
-def test_pods_are_scraped_and_the_ingress_keeps_metrics_inside(
-    manifests: dict[str, dict[str, Any]],
+def test_pods_are_scraped_and_the_route_keeps_metrics_inside(
+    manifests: dict[str, dict[str, Any]], routes: dict[str, dict[str, Any]]
 ) -> None:
     template = manifests["Deployment"]["spec"]["template"]
     assert template["metadata"]["annotations"] == {
@@ -288,16 +341,90 @@ def test_pods_are_scraped_and_the_ingress_keeps_metrics_inside(
         "prometheus.io/port": "8000",
         "prometheus.io/path": "/metrics",
     }
-    ingress = yaml.safe_load((K8S / "ingress.yaml").read_text())
-    [rule] = ingress["spec"]["rules"]
-    backends = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
-    services = {m["metadata"]["name"] for m in manifests.values() if m["kind"] == "Service"}
-    assert backends["/"] in services
-    assert backends["/metrics"] not in services
+    backends = {}
+    for rule in routes[NAME]["spec"]["rules"]:
+        [match] = rule["matches"]
+        [backend] = rule["backendRefs"]
+        backends[match["path"]["value"]] = (backend["name"], backend["port"])
+    service = manifests["Service"]
+    [port] = service["spec"]["ports"]
+    assert backends["/"] == (service["metadata"]["name"], port["port"])
+    assert backends["/metrics"][0] != service["metadata"]["name"]
 
 
-def test_the_ingress_serves_https_for_its_hosts_with_a_cert_manager_certificate() -> None:
-    ingress = yaml.safe_load((K8S / "ingress.yaml").read_text())
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
-    [tls] = ingress["spec"]["tls"]
-    assert tls["secretName"] and tls["hosts"] == [r["host"] for r in ingress["spec"]["rules"]]
+def test_the_routes_attach_to_the_gateways_https_and_http_listeners(
+    routes: dict[str, dict[str, Any]],
+) -> None:
+    listeners = {listener["name"]: listener for listener in GATEWAY["spec"]["listeners"]}
+    for name, section in ((NAME, "https"), (f"{NAME}-redirect", "http")):
+        [parent] = routes[name]["spec"]["parentRefs"]
+        assert parent == {
+            "name": GATEWAY["metadata"]["name"],
+            "namespace": GATEWAY["metadata"]["namespace"],
+            "sectionName": section,
+        }
+        assert routes[name]["spec"]["hostnames"] == [listeners[section]["hostname"]]
+    [redirect] = routes[f"{NAME}-redirect"]["spec"]["rules"]
+    assert redirect["filters"] == [
+        {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+    ]
+
+
+def test_the_gateway_serves_https_with_a_cert_manager_certificate() -> None:
+    assert GATEWAY["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    [https] = [
+        listener for listener in GATEWAY["spec"]["listeners"] if listener["protocol"] == "HTTPS"
+    ]
+    assert https["port"] == 443
+    assert https["tls"]["mode"] == "Terminate"
+    assert [ref["name"] for ref in https["tls"]["certificateRefs"]] == [f"{NAME}-tls"]
+
+
+def test_the_job_before_a_rollout_runs_like_a_pod_and_checks_the_settings(
+    manifests: dict[str, dict[str, Any]], job: dict[str, Any]
+) -> None:
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    job_pod = job["spec"]["template"]["spec"]
+    [api], [task] = pod["containers"], job_pod["containers"]
+    assert task["image"] == api["image"]
+    assert job_pod["securityContext"] == pod["securityContext"]
+    assert task["securityContext"] == api["securityContext"]
+    assert task["volumeMounts"] == api["volumeMounts"]
+    assert job_pod["volumes"] == pod["volumes"]
+    assert job["spec"]["backoffLimit"] == 0
+    # Its pod is none of the API's: the Service, the PodDisruptionBudget and the NetworkPolicy
+    # select by this label.
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert "app.kubernetes.io/name" not in labels
+    assert task["command"] == ["python", "-m", "app.settings"]
+
+
+def test_the_settings_check_says_whether_the_settings_hold() -> None:
+    command = [sys.executable, "-m", "app.settings"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    good = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert (good.returncode, good.stdout) == (0, "the settings are valid\n"), good.stderr
+    bad = subprocess.run(
+        command, capture_output=True, text=True, env={**env, "APP_PORT": "nope"}, timeout=60
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("invalid configuration: APP_PORT: ")
+    assert len(bad.stderr.splitlines()) == 1
+
+
+# Swarm ----------------------------------------------------------------------------------------
+
+
+def test_the_swarm_api_stops_within_its_grace_period() -> None:
+    stack = yaml.safe_load((ROOT / "deploy" / "swarm" / "stack.yml").read_text())
+    api = stack["services"]["api"]
+    grace = float(api["stop_grace_period"].removesuffix("s"))
+    setting = {k: v for k, v in api["environment"].items() if "DRAIN" in k or "GRACE" in k}
+    assert grace > shutdown_seconds(setting)
+
+
+def test_the_placeholder_secrets_are_blank_but_not_empty() -> None:
+    # A blank secret is no secret to the settings; an empty one, Swarm refuses.
+    for name in ("no-api-key", "no-tls-cert", "no-tls-key"):
+        content = (ROOT / "deploy" / "secrets" / name).read_bytes()
+        assert content == b"\n", name
