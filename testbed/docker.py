@@ -29,14 +29,31 @@ def docker(
     return result
 
 
+def lost_snapshot(stderr: str) -> bool:
+    """Whether a build failed on the engine's own race with the containerd image store: "failed to
+    prepare extraction snapshot ...: parent snapshot ... does not exist" (moby/buildkit#6521, open
+    and intermittent). Such a build is worth one more try; any other failure is the build's."""
+    return "failed to prepare extraction snapshot" in stderr and "does not exist" in stderr
+
+
+def build(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`docker build ARGS`, tried once more after a lost snapshot."""
+    result = docker("build", *args, check=False, timeout=timeout)
+    if result.returncode and lost_snapshot(result.stderr):
+        result = docker("build", *args, check=False, timeout=timeout)
+    if result.returncode:
+        raise RuntimeError(f"docker build {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result
+
+
 def build_image(tag: str, dockerfile: str = "Dockerfile", context: str = ".", **args: str) -> str:
     """Build `tag` from the repository; build arguments from the environment when not given."""
     build_args = {"PYTHON_IMAGE": os.environ.get("PYTHON_IMAGE", ""), **args}
-    command = ["build", "-q", "-f", str(ROOT / dockerfile), "-t", tag]
+    command = ["-q", "-f", str(ROOT / dockerfile), "-t", tag]
     for name, value in build_args.items():
         if value:
             command += ["--build-arg", f"{name}={value}"]
-    docker(*command, str(ROOT / context))
+    build(*command, str(ROOT / context))
     return tag
 
 

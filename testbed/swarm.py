@@ -30,6 +30,8 @@ STACK_FILE = ROOT / "deploy" / "swarm" / "stack.yml"
 DEPLOY = ROOT / "deploy" / "swarm" / "deploy"
 # What the nodes call the registry, and what they are told to pull from over plain HTTP.
 REGISTRY = "registry:5000"
+# What a manager answers while the swarm has no leader.
+NO_LEADER = ("context deadline exceeded", "does not have a leader")
 
 
 @dataclass
@@ -105,17 +107,16 @@ class Cluster:
         return next(line.split()[0] for line in output.splitlines() if line.endswith(" Leader"))
 
     def service_tasks(self, service: str) -> list[tuple[str, str]]:
-        """(node, state) of the service's tasks that should be running."""
-        output = self.manager.docker(
-            "service",
-            "ps",
-            service,
-            "-f",
-            "desired-state=running",
-            "--format",
-            "{{.Node}} {{.CurrentState}}",
-        ).stdout
-        return [(line.split()[0], line.split()[1]) for line in output.splitlines()]
+        """(node, state) of the service's tasks that should be running; none while the managers
+        elect a leader (they answer nothing meanwhile)."""
+        template = "{{.Node}} {{.CurrentState}}"
+        command = ("service", "ps", service, "-f", "desired-state=running", "--format", template)
+        result = self.manager.docker(*command, check=False)
+        if result.returncode and any(reason in result.stderr for reason in NO_LEADER):
+            return []
+        if result.returncode:
+            raise RuntimeError(f"docker service ps {service} failed:\n{result.stderr.strip()}")
+        return [(line.split()[0], line.split()[1]) for line in result.stdout.splitlines()]
 
     def running(self, service: str) -> list[str]:
         """The nodes of the service's running tasks."""

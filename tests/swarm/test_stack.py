@@ -5,6 +5,7 @@ The tests share one cluster and run in this order; the last one kills the leader
 """
 
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -179,6 +180,17 @@ def test_an_image_the_nodes_cannot_pull_is_rolled_back(deployment: Deployment) -
     assert inspect(deployment, API)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == image
     assert converged(deployment)
     assert_no_failures(load)
+    # The next deploy of the running version is no rollback of its own.
+    result = deployment.deploy()
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_relative_secret_path_is_the_callers(deployment: Deployment) -> None:
+    # `docker stack deploy` alone would look for it beside stack.yml.
+    relative = os.path.relpath(deployment.api_key_file)
+    result = deployment.deploy(API_KEY_FILE=relative)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"deploy: {STACK} is up to date"
 
 
 def test_the_leader_killed_loses_only_the_requests_in_flight_on_it(
