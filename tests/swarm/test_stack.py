@@ -139,8 +139,11 @@ def test_a_rotated_secret_loses_no_request(deployment: Deployment) -> None:
 
 
 def test_a_drained_node_loses_no_request(deployment: Deployment) -> None:
-    manager, node = deployment.cluster.manager, deployment.cluster.nodes[2].hostname
-    assert node in deployment.cluster.running(API)
+    # A node with an API replica, other than the first, whose edge carries the load (a drained
+    # node stops its proxy too). Rollouts need not leave one replica on each node.
+    manager, running = deployment.cluster.manager, deployment.cluster.running(API)
+    others = [node.hostname for node in deployment.cluster.nodes[1:]]
+    node = next(hostname for hostname in reversed(others) if hostname in running)
     with Load(deployment.edge_url(0, "/info/status"), connections=4) as load:
         load.wait_flowing()
         try:
@@ -197,9 +200,10 @@ def test_the_leader_killed_loses_only_the_requests_in_flight_on_it(
     deployment: Deployment,
 ) -> None:
     cluster = deployment.cluster
-    # The node that leads the swarm, an edge node with API tasks: its machine gone at once. The two
-    # managers left keep the quorum, elect a leader, and schedule its tasks on the nodes left; the
-    # load comes through the other edge node.
+    # The node that leads the swarm, an edge node with API tasks (the drain above moved tasks to
+    # the nodes with the fewest, this one among them): its machine gone at once. The two managers
+    # left keep the quorum, elect a leader, and schedule its tasks on the nodes left; the load
+    # comes through the other edge node.
     victim = cluster.nodes[0]
     assert cluster.leader() == victim.hostname
     assert victim.hostname in cluster.running(API)
