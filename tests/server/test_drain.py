@@ -41,9 +41,19 @@ def test_during_the_drain_requests_are_served_readiness_fails_and_connections_cl
         # told the service is draining, and is closed after that answer.
         wait_until(lambda: get(kept, "/info/ready")[0] == 503, 5, "readiness to fail")
         kept.close()
-        fresh = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        assert get(fresh, "/") == (200, "close", b'"Hello World"')
-        fresh.close()
+
+        # A new connection too is served, then closed: on whichever worker takes it, once that
+        # worker has the signal (the supervisor passes it on to each in turn).
+        def fresh_is_closed() -> bool:
+            fresh = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            try:
+                status, connection, body = get(fresh, "/")
+            finally:
+                fresh.close()
+            assert (status, body) == (200, b'"Hello World"')
+            return connection == "close"
+
+        wait_until(fresh_is_closed, 1, "a new connection closed after its answer")
         assert server.process.wait(timeout=10) == 0
         stopped = time.monotonic() - signalled
         logs = server.output()
