@@ -3,14 +3,12 @@
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.shell import docker
-from testbed.docker import lost_snapshot
+from testbed.docker import build
 from testbed.host import ROOT
 
 TUTORIAL = ROOT / "bench" / "tutorial"
@@ -50,17 +48,18 @@ def timed_build(
     context: Path, tag: str, base: str, dockerfile: Path | None = None, *options: str
 ) -> float:
     """Seconds the build took; after a lost snapshot (the engine's race), its second try's."""
-    command = ["docker", "build", "-q", *options, "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag]
-    command += ["-f", str(dockerfile or context / "Dockerfile"), str(context)]
-    for attempt in (1, 2):
-        started = time.monotonic()
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if result.returncode == 0:
-            break
-        if attempt == 2 or not lost_snapshot(result.stderr):
-            stderr = result.stderr.strip()[-3000:]
-            raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{stderr}")
-    return time.monotonic() - started
+    return build(
+        "-q",
+        *options,
+        "--build-arg",
+        f"PYTHON_IMAGE={base}",
+        "-t",
+        tag,
+        "-f",
+        str(dockerfile or context / "Dockerfile"),
+        str(context),
+        timeout=900,
+    )
 
 
 def measure_builds(measured: list[Image], cold: bool = True) -> dict[str, dict[str, float]]:

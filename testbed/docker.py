@@ -36,14 +36,16 @@ def lost_snapshot(stderr: str) -> bool:
     return "failed to prepare extraction snapshot" in stderr and "does not exist" in stderr
 
 
-def build(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`docker build ARGS`, tried once more after a lost snapshot."""
-    result = docker("build", *args, check=False, timeout=timeout)
-    if result.returncode and lost_snapshot(result.stderr):
+def build(*args: str, timeout: float = 600) -> float:
+    """`docker build ARGS`, tried once more after a lost snapshot; the seconds its last try took."""
+    for attempt in (1, 2):
+        started = time.monotonic()
         result = docker("build", *args, check=False, timeout=timeout)
-    if result.returncode:
-        raise RuntimeError(f"docker build {' '.join(args)} failed:\n{result.stderr.strip()}")
-    return result
+        if result.returncode == 0:
+            return time.monotonic() - started
+        if attempt == 2 or not lost_snapshot(result.stderr):
+            break
+    raise RuntimeError(f"docker build {' '.join(args)} failed:\n{result.stderr.strip()[-3000:]}")
 
 
 def build_image(tag: str, dockerfile: str = "Dockerfile", context: str = ".", **args: str) -> str:
